@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both make their own venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+
+.PHONY: demo test lint install services clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the package metadata changes.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/gateway demo --port $(PORT)
+
+services: install
+	$(BIN)/python -m tests.services
+
+lint: install
+	$(BIN)/ruff check gateway tests loadtest
+
+test: install services lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info fleet.db fleet.db-wal fleet.db-shm

@@ -1,0 +1,1 @@
+"""Fleet push gateway: streams live truck telemetry over WebSocket and REST."""

@@ -1,0 +1,78 @@
+"""One life (epoch) of a channel: the current row, its seq, recent diffs, cached frames.
+
+Rules (SPEC §4): a new epoch starts at seq 0 with a snapshot; every change of the row is
+exactly one diff with seq + 1; an unchanged row produces nothing; a diff frame is encoded
+once, as a complete WebSocket frame, and the same bytes go to every subscriber and into
+the resume ring. Applying the ring's diffs after ``seq`` to the snapshot at ``seq`` gives
+the current row, which is what makes resume and slow-consumer resync safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from typing import Any
+
+from gateway.core import protocol
+from gateway.core.diff import diff
+from gateway.core.protocol import ResumePoint
+from gateway.core.wsframe import text_frame
+
+Row = dict[str, Any]
+
+
+class ChannelStream:
+    """Diffs of one channel's row within one epoch."""
+
+    __slots__ = ("_ring", "_snapshot", "channel", "epoch", "row", "seq", "ts")
+
+    def __init__(self, channel: str, epoch: str, row: Row, ts: int, ring_size: int) -> None:
+        self.channel = channel
+        self.epoch = epoch
+        self.row = row
+        self.seq = 0
+        self.ts = ts
+        self._ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
+        self._snapshot: bytes | None = None
+
+    def advance(self, row: Row, ts: int) -> bytes | None:
+        """Take a newly read row; return the diff frame, or None when nothing changed."""
+        change = diff(self.row, row)
+        if change is None:
+            return None
+        self.seq += 1
+        self.row = row
+        self.ts = ts
+        self._snapshot = None
+        frame = text_frame(protocol.diff_frame(self.channel, self.epoch, self.seq, ts, change.changed, change.removed))
+        if self._ring.maxlen:
+            self._ring.append((self.seq, frame))
+        return frame
+
+    def snapshot_frame(self) -> bytes:
+        """The whole current row as a snapshot frame, encoded once per seq."""
+        if self._snapshot is None:
+            self._snapshot = text_frame(protocol.snapshot(self.channel, self.epoch, self.seq, self.ts, self.row))
+        return self._snapshot
+
+    def replay(self, since: ResumePoint) -> list[bytes] | None:
+        """Diff frames after ``since`` when this epoch still holds all of them, else None."""
+        if since.epoch != self.epoch or since.seq > self.seq:
+            return None
+        if since.seq == self.seq:
+            return []
+        if not self._ring or self._ring[0][0] > since.seq + 1:
+            return None
+        return [frame for seq, frame in self._ring if seq > since.seq]
+
+
+def reading_age_seconds(row: Row, now: dt.datetime) -> float | None:
+    """Seconds since the row's ``timestamp`` (UTC), or None when it has none readable."""
+    stamp = row.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp.removesuffix("Z"))
+    except ValueError:
+        return None
+    return (now - when).total_seconds()

@@ -1,0 +1,40 @@
+"""``gateway demo``: embedded database, sample fleet, simulator and gateway in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+
+from gateway.config import Settings
+from gateway.server.app import make_app
+from gateway.server.run import start_site
+from gateway.signals import stop_on_signals
+from gateway.simulate import run_simulation, seed_sample_fleet
+from gateway.store import open_store
+
+log = logging.getLogger("gateway")
+
+
+async def run_demo(settings: Settings, *, trucks: int, rate: float) -> int:
+    """Seed the database when it is empty, then run the simulator beside the gateway until a signal."""
+    writer = open_store(settings.db, pool_min=1, pool_max=4, query_timeout=settings.query_timeout)
+    await writer.create_schema()
+    if not await writer.list_trucks(None, 1):
+        log.info("seeding %d sample trucks with a day of history into %s", trucks, settings.db.redacted())
+        await seed_sample_fleet(writer, trucks)
+    with stop_on_signals() as stop:
+        runner, port = await start_site(make_app(settings), settings.host, settings.port)
+        simulator = asyncio.create_task(run_simulation(writer, None, trucks, rate, duration=None, stop=stop))
+        print(f"listening on http://{settings.host}:{port}", flush=True)
+        print(f"dashboard: http://{settings.host}:{port}/   websocket: ws://{settings.host}:{port}/v1/ws", flush=True)
+        gc.collect()
+        gc.freeze()
+        await stop.wait()
+        log.info("shutting down")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(simulator, 5)
+        await runner.cleanup()
+    await writer.close()
+    return 0

@@ -1,0 +1,256 @@
+"""Subscriptions and poller lifecycle: exactly one poller per watched truck.
+
+The first subscriber of a truck starts its poller; the last one leaving arms a linger
+timer, and a resubscribe within the linger reuses the same poller (same epoch). The hub
+is also where a frame fans out: ``_publish`` hands the same bytes to every subscriber's
+``Connection.send``, which writes straight to the socket when it can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.config import Settings
+from gateway.connection import Connection
+from gateway.core import protocol
+from gateway.core.channels import truck_id_of
+from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
+from gateway.core.wsframe import text_frame
+from gateway.poller import FirstRead, Poller, now_ms
+from gateway.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class HubCounters:
+    """Work counted by the hub, read by /metrics and by tests (no per-frame metric calls)."""
+
+    frames_sent: int = 0
+    broadcasts: int = 0
+    slow_consumers: dict[str, int] = field(default_factory=lambda: {"resync": 0, "close": 0})
+
+
+@dataclass(slots=True)
+class Watch:
+    """A truck being watched: its poller and who receives its frames."""
+
+    poller: Poller
+    subscribers: set[Connection] = field(default_factory=set)
+    linger: asyncio.TimerHandle | None = None
+
+
+class Hub:
+    """Routes subscriptions to pollers and pollers' frames to connections."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        observe_poll: Callable[[float], None] = lambda s: None,
+        observe_push: Callable[[float], None] = lambda s: None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._observe_poll = observe_poll
+        self._observe_push = observe_push
+        self.watches: dict[str, Watch] = {}
+        self.connections: set[Connection] = set()
+        self.counters = HubCounters()
+        self._closing = False
+
+    # -- what /metrics and REST read ---------------------------------------------------
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(w.subscribers) for w in self.watches.values())
+
+    def current_row(self, truck_id: str) -> tuple[dict, str, int] | None:
+        """The live poller's row, its epoch and seq, when the truck is watched."""
+        watch = self.watches.get(truck_id)
+        stream = watch.poller.stream if watch else None
+        return (stream.row, stream.epoch, stream.seq) if stream else None
+
+    def snapshot_of(self, truck_id: str) -> bytes | None:
+        """A fresh snapshot frame of a watched truck (used to resync slow consumers)."""
+        watch = self.watches.get(truck_id)
+        stream = watch.poller.stream if watch else None
+        return stream.snapshot_frame() if stream else None
+
+    def count_slow(self, action: str) -> None:
+        self.counters.slow_consumers[action] += 1
+
+    # -- fan-out -----------------------------------------------------------------------
+    def _publish(self, poller: Poller, frame: bytes) -> None:
+        watch = self.watches.get(poller.truck_id)
+        if watch is None or watch.poller is not poller:
+            return
+        truck_id = poller.truck_id
+        for conn in watch.subscribers:
+            conn.send(frame, truck_id)
+        # Counted once per broadcast, not per recipient.
+        self.counters.frames_sent += len(watch.subscribers)
+        self.counters.broadcasts += 1
+        stream = poller.stream
+        if stream is not None and watch.subscribers:
+            self._observe_push(max(0.0, (now_ms() - stream.ts) / 1000))
+
+    # -- connections -------------------------------------------------------------------
+    def attach(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def detach(self, conn: Connection) -> None:
+        """Forget a closed connection and release its subscriptions."""
+        self.connections.discard(conn)
+        for truck_id in list(conn.subscriptions):
+            self._leave(conn, truck_id)
+        conn.cancel_tasks()
+
+    def send_control(self, conn: Connection, payload: bytes) -> None:
+        conn.send(text_frame(payload))
+        self.counters.frames_sent += 1
+
+    # -- subscribe / unsubscribe -------------------------------------------------------
+    async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
+        """Validate, start or reuse pollers, then ack, then a snapshot (or replay) per channel."""
+        errors: list[dict] = []
+        wanted: list[tuple[str, str]] = []
+        count = len(conn.subscriptions)
+        for channel in cmd.channels:
+            try:
+                truck_id = truck_id_of(channel)
+            except ProtocolError as exc:
+                errors.append(protocol.channel_error(channel, exc.code, exc.message))
+                continue
+            if truck_id not in conn.subscriptions:  # re-subscribing is idempotent: ok again
+                if count >= self._settings.max_subscriptions:
+                    errors.append(protocol.channel_error(
+                        channel, protocol.TOO_MANY_SUBSCRIPTIONS,
+                        f"at most {self._settings.max_subscriptions} subscriptions per connection"))
+                    continue
+                count += 1
+            wanted.append((channel, truck_id))
+
+        new = [t for _, t in wanted if t not in conn.subscriptions]
+        results = await asyncio.gather(*(self._ensure_poller(t) for t in new))
+        outcome = dict(zip(new, results, strict=True))
+        ok: list[str] = []
+        for channel, truck_id in wanted:
+            if outcome.get(truck_id) is FirstRead.UNKNOWN:
+                errors.append(protocol.channel_error(channel, protocol.UNKNOWN_TRUCK, f"no truck {truck_id!r}"))
+            else:
+                ok.append(channel)
+        if conn.closed:
+            for truck_id in new:
+                self._maybe_linger(truck_id)
+            return
+        self.send_control(conn, protocol.ack(cmd.id, "subscribe", ok, errors))
+        # From here to the end nothing awaits: no diff can slip between the ack, the
+        # attach and the snapshot, so each channel's first data frame is its snapshot.
+        for channel, truck_id in wanted:
+            if outcome.get(truck_id) is FirstRead.UNKNOWN:
+                self._maybe_linger(truck_id)
+                continue
+            watch = self.watches.get(truck_id)
+            if watch is None:  # poller ended while we awaited (shutdown): nothing to attach to
+                continue
+            already = truck_id in conn.subscriptions
+            if watch.linger is not None:
+                watch.linger.cancel()
+                watch.linger = None
+            watch.subscribers.add(conn)
+            conn.subscriptions.add(truck_id)
+            if not already or channel in cmd.resume:
+                self._send_initial(conn, watch, cmd.resume.get(channel))
+
+    def _send_initial(self, conn: Connection, watch: Watch, resume: protocol.ResumePoint | None) -> None:
+        poller = watch.poller
+        stream = poller.stream
+        if stream is not None:
+            replay = stream.replay(resume) if resume is not None else None
+            frames = replay if replay is not None else [stream.snapshot_frame()]
+            for frame in frames:
+                conn.send(frame, poller.truck_id)
+            self.counters.frames_sent += len(frames)
+        status = poller.status_frame()
+        if status is not None:
+            conn.send(status, poller.truck_id)
+            self.counters.frames_sent += 1
+
+    async def _ensure_poller(self, truck_id: str) -> FirstRead:
+        watch = self.watches.get(truck_id)
+        if watch is None:
+            if self._closing:
+                return FirstRead.UNAVAILABLE
+            poller = Poller(truck_id, self._store, self._settings, self._publish, self._observe_poll)
+            watch = Watch(poller)
+            self.watches[truck_id] = watch
+            poller.task.add_done_callback(lambda _t, p=poller: self._poller_ended(p))
+        result = await asyncio.shield(watch.poller.first_read)
+        if result is FirstRead.UNKNOWN:
+            self._drop_watch(truck_id, watch.poller)
+        return result
+
+    def _poller_ended(self, poller: Poller) -> None:
+        """A poller that returned by itself (unknown truck) takes its subscriptions with it."""
+        watch = self.watches.get(poller.truck_id)
+        if watch is None or watch.poller is not poller:
+            return
+        for conn in watch.subscribers:
+            conn.subscriptions.discard(poller.truck_id)
+        self._drop_watch(poller.truck_id, poller)
+
+    def _drop_watch(self, truck_id: str, poller: Poller) -> None:
+        watch = self.watches.get(truck_id)
+        if watch is not None and watch.poller is poller:
+            del self.watches[truck_id]
+            if watch.linger is not None:
+                watch.linger.cancel()
+            poller.task.cancel()
+
+    def unsubscribe(self, conn: Connection, cmd: Unsubscribe) -> None:
+        """Leave channels; unknown or invalid names are reported, never fatal."""
+        ok: list[str] = []
+        errors: list[dict] = []
+        for channel in cmd.channels:
+            try:
+                truck_id = truck_id_of(channel)
+            except ProtocolError as exc:
+                errors.append(protocol.channel_error(channel, exc.code, exc.message))
+                continue
+            self._leave(conn, truck_id)
+            ok.append(channel)
+        self.send_control(conn, protocol.ack(cmd.id, "unsubscribe", ok, errors))
+
+    def _leave(self, conn: Connection, truck_id: str) -> None:
+        conn.subscriptions.discard(truck_id)
+        watch = self.watches.get(truck_id)
+        if watch is not None:
+            watch.subscribers.discard(conn)
+            self._maybe_linger(truck_id)
+
+    def _maybe_linger(self, truck_id: str) -> None:
+        watch = self.watches.get(truck_id)
+        if watch is None or watch.subscribers or watch.linger is not None:
+            return
+        watch.linger = asyncio.get_running_loop().call_later(
+            self._settings.linger, self._expire, truck_id, watch.poller)
+
+    def _expire(self, truck_id: str, poller: Poller) -> None:
+        watch = self.watches.get(truck_id)
+        if watch is not None and watch.poller is poller and not watch.subscribers:
+            self._drop_watch(truck_id, poller)
+
+    async def close(self) -> None:
+        """Stop every poller and wait for them."""
+        self._closing = True
+        pollers = [w.poller for w in self.watches.values()]
+        for watch in self.watches.values():
+            if watch.linger is not None:
+                watch.linger.cancel()
+        self.watches.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(p.stop() for p in pollers))

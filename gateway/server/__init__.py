@@ -1,0 +1,1 @@
+"""The thin aiohttp layer: app factory, WebSocket and REST handlers, metrics."""

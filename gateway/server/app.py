@@ -1,0 +1,65 @@
+"""The application factory: one cleanup context per long-lived resource, routes in one place.
+
+Shutdown order (aiohttp runs on_shutdown before cleanup contexts, which unwind in reverse):
+stop accepting, close every socket with 1001 at once, stop the pollers, close the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.hub import Hub
+from gateway.server import health
+from gateway.server.keys import HUB, METRICS, SETTINGS, STORE
+from gateway.server.metrics import Metrics, metrics_handler
+from gateway.server.ws import close_all, websocket_handler
+from gateway.store import Store, open_store
+
+
+def make_app(settings: Settings, store: Store | None = None) -> web.Application:
+    """Build the gateway application.
+
+    Args:
+        settings: validated settings.
+        store: an already made store (tests); by default one is opened from ``settings.db``.
+    """
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        st = store or open_store(
+            settings.db,
+            pool_min=settings.pool_min,
+            pool_max=settings.pool_max,
+            pool_recycle=settings.pool_recycle,
+            query_timeout=settings.query_timeout,
+        )
+        await st.open()
+        app[STORE] = st
+        yield
+        await st.close()
+
+    async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+        metrics = app[METRICS]
+        hub = Hub(app[STORE], settings, observe_poll=metrics.poll_duration.observe,
+                  observe_push=metrics.push_latency.observe)
+        metrics.watch(hub, app[STORE])
+        app[HUB] = hub
+        yield
+        await hub.close()
+
+    async def close_sockets(app: web.Application) -> None:
+        await close_all(app[HUB])
+
+    app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(hub_ctx)
+    app.on_shutdown.append(close_sockets)
+    app.router.add_get("/v1/ws", websocket_handler)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    return app

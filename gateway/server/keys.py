@@ -1,0 +1,19 @@
+"""Every web.AppKey of the application, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.hub import Hub
+    from gateway.server.metrics import Metrics
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -1,0 +1,239 @@
+"""The production store: MySQL/MariaDB through an aiomysql pool.
+
+Pool rules (DESIGN.md pitfalls): ``autocommit=True`` so every poll reads the latest
+committed row instead of a REPEATABLE READ snapshot; ``pool_recycle`` below the server's
+``wait_timeout``; one connection per query, never held across a sleep; every query under
+a timeout, and a connection whose query was interrupted is closed rather than reused
+(its protocol state is unknown). The pool is created lazily, so a database that is down
+at start only makes queries fail with ``StoreUnavailable`` until it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiomysql
+import pymysql
+
+from gateway.core.rows import Row, json_safe_row
+from gateway.dburl import DbUrl
+from gateway.store import sql
+from gateway.store.base import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there right now", as opposed to a bug in a query.
+_UNAVAILABLE = (
+    pymysql.err.OperationalError,
+    pymysql.err.InterfaceError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+_CREATE_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.*)", re.S)
+
+
+class MySQLStore:
+    """Store backed by an aiomysql pool."""
+
+    kind = "mysql"
+
+    def __init__(
+        self,
+        url: DbUrl,
+        *,
+        pool_min: int = 5,
+        pool_max: int = 20,
+        pool_recycle: float = 3600.0,
+        query_timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._pool_min = pool_min
+        self._pool_max = pool_max
+        self._recycle = pool_recycle
+        self._timeout = query_timeout
+        self._pool: aiomysql.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self.queries: Counter[str] = Counter()
+        self._columns = sql.columns_of("mysql")
+
+    async def open(self) -> None:
+        """Try to create the pool now; a failure is logged and retried on first use."""
+        try:
+            await self._get_pool()
+        except StoreUnavailable as exc:
+            log.warning("database %s not reachable yet: %s", self._url.redacted(), exc)
+
+    async def _get_pool(self) -> aiomysql.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncio.wait_for(
+                        aiomysql.create_pool(
+                            host=self._url.host,
+                            port=self._url.port,
+                            user=self._url.user,
+                            password=self._url.password,
+                            db=self._url.database,
+                            minsize=self._pool_min,
+                            maxsize=self._pool_max,
+                            pool_recycle=int(self._recycle),
+                            autocommit=True,
+                            connect_timeout=self._timeout,
+                            charset="utf8mb4",
+                        ),
+                        self._timeout,
+                    )
+                except (*_UNAVAILABLE, pymysql.err.MySQLError) as exc:
+                    raise StoreUnavailable(_describe(exc)) from None
+            return self._pool
+
+    async def close(self) -> None:
+        """Close the pool; waiting for in-flight connections is bounded."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pool.close()
+        try:
+            await asyncio.wait_for(pool.wait_closed(), 5)
+        except TimeoutError:
+            pool.terminate()
+
+    async def _run(self, kind: str, query: str, params: Sequence[Any] = (), *, many: bool = False) -> list[dict]:
+        """Run one statement on a pooled connection under the query timeout."""
+        pool = await self._get_pool()
+        self.queries[kind] += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                conn = await pool.acquire()
+                try:
+                    async with conn.cursor(aiomysql.DictCursor) as cur:
+                        if many:
+                            await cur.executemany(query, params)
+                            return []
+                        await cur.execute(query, params)
+                        return list(await cur.fetchall())
+                except BaseException:
+                    # Interrupted mid-protocol (timeout, cancel, lost link): never reuse it.
+                    conn.close()
+                    raise
+                finally:
+                    pool.release(conn)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(_describe(exc)) from None
+
+    async def stats(self) -> dict[str, Any]:
+        """Round-trip ``SELECT 1`` and report the pool's size."""
+        await self._run("ping", "SELECT 1")
+        pool = self._pool
+        return {
+            "store": "mysql",
+            "database": self._url.redacted(),
+            "pool_size": pool.size if pool else 0,
+            "pool_free": pool.freesize if pool else 0,
+            "pool_min": self._pool_min,
+            "pool_max": self._pool_max,
+        }
+
+    async def create_schema(self) -> None:
+        """Run sql/mysql.sql; indexes are created only when information_schema lacks them."""
+        with warnings.catch_warnings():
+            # "Table already exists" notes are the point of IF NOT EXISTS, not news.
+            warnings.simplefilter("ignore", pymysql.Warning)
+            await self._create_schema()
+
+    async def _create_schema(self) -> None:
+        for statement in sql.schema_statements("mysql"):
+            match = _CREATE_INDEX.match(statement)
+            if match is None:
+                await self._run("ddl", statement)
+                continue
+            name, table, cols = match.groups()
+            present = await self._run(
+                "ddl",
+                "SELECT 1 FROM information_schema.statistics "
+                "WHERE table_schema = DATABASE() AND table_name = %s AND index_name = %s LIMIT 1",
+                (table, name),
+            )
+            if not present:
+                await self._run("ddl", f"CREATE INDEX {name} ON {table} {cols}")
+
+    async def fetch_sensor_row(self, truck_id: str) -> Row | None:
+        rows = await self._run("sensor_row", sql.SENSOR_ROW, (truck_id,))
+        return json_safe_row(rows[0]) if rows else None
+
+    async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
+        if not truck_ids:
+            return {}
+        rows = await self._run("sensor_rows", sql.sensor_rows(len(truck_ids)), tuple(truck_ids))
+        return {r["truck_id"]: json_safe_row(r) for r in rows}
+
+    async def list_trucks(self, after: str | None, limit: int) -> list[Row]:
+        rows = await self._run("list_trucks", sql.LIST_TRUCKS, (after or "", limit))
+        return [json_safe_row(r) for r in rows]
+
+    async def history(
+        self,
+        truck_id: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        after: tuple[dt.datetime, int] | None,
+        limit: int,
+    ) -> list[Row]:
+        low, last_id = after if after and after[0] >= since else (since, 0)
+        rows = await self._run("history", sql.HISTORY, (truck_id, low, until, low, last_id, limit))
+        return [json_safe_row(r) for r in rows]
+
+    async def dtc_events(
+        self,
+        truck_id: str,
+        statuses: Sequence[str] | None,
+        severities: Sequence[str] | None,
+        since: dt.datetime | None,
+        limit: int,
+    ) -> list[Row]:
+        query = sql.dtc_events(len(statuses or ()), len(severities or ()), since is not None)
+        params = [truck_id, *(statuses or ()), *(severities or ())]
+        if since is not None:
+            params.append(since)
+        rows = await self._run("dtcs", query, (*params, limit))
+        return [json_safe_row(r) for r in rows]
+
+    async def refuel_events(self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int) -> list[Row]:
+        rows = await self._run("refuels", sql.REFUELS, (truck_id, since, until, limit))
+        return [json_safe_row(r) for r in rows]
+
+    async def upsert_sensor_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = sql.checked_columns(self._columns, "truck_sensors_cache", rows[0])
+        updates = ", ".join(f"`{c}` = VALUES(`{c}`)" for c in columns if c != "truck_id")
+        query = f"{sql.insert('truck_sensors_cache', columns)} ON DUPLICATE KEY UPDATE {updates}"
+        await self._run("write", query, [tuple(r[c] for c in columns) for r in rows], many=True)
+
+    async def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = sql.checked_columns(self._columns, table, rows[0])
+        await self._run("write", sql.insert(table, columns), [tuple(r[c] for c in columns) for r in rows], many=True)
+
+    async def clear_dtcs(self, ids: Sequence[int], cleared_at: dt.datetime) -> None:
+        if ids:
+            await self._run("write", sql.clear_dtcs(len(ids)), (cleared_at, *ids))
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for logs: the error class and its first argument, never a password."""
+    if isinstance(exc, TimeoutError):
+        return "query timed out"
+    detail = exc.args[-1] if getattr(exc, "args", None) else ""
+    return f"{type(exc).__name__}: {detail}"[:200]
