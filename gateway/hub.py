@@ -116,44 +116,47 @@ class Hub:
     # -- subscribe / unsubscribe -------------------------------------------------------
     async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
         """Validate, start or reuse pollers, then ack, then a snapshot (or replay) per channel."""
-        errors: list[dict] = []
-        wanted: list[tuple[str, str]] = []
-        count = len(conn.subscriptions)
-        for channel in cmd.channels:
+        errors: list[tuple[int, dict]] = []
+        held: list[tuple[int, str, str]] = []  # already subscribed: ok again, idempotent
+        candidates: list[tuple[int, str, str]] = []
+        for index, channel in enumerate(cmd.channels):
             try:
                 truck_id = truck_id_of(channel)
             except ProtocolError as exc:
-                errors.append(protocol.channel_error(channel, exc.code, exc.message))
+                errors.append((index, protocol.channel_error(channel, exc.code, exc.message)))
                 continue
-            if truck_id not in conn.subscriptions:  # re-subscribing is idempotent: ok again
-                if count >= self._settings.max_subscriptions:
-                    errors.append(protocol.channel_error(
-                        channel, protocol.TOO_MANY_SUBSCRIPTIONS,
-                        f"at most {self._settings.max_subscriptions} subscriptions per connection"))
-                    continue
-                count += 1
-            wanted.append((channel, truck_id))
+            (held if truck_id in conn.subscriptions else candidates).append((index, channel, truck_id))
 
-        new = [t for _, t in wanted if t not in conn.subscriptions]
-        results = await asyncio.gather(*(self._ensure_poller(t) for t in new))
-        outcome = dict(zip(new, results, strict=True))
-        ok: list[str] = []
-        for channel, truck_id in wanted:
-            if outcome.get(truck_id) is FirstRead.UNKNOWN:
-                errors.append(protocol.channel_error(channel, protocol.UNKNOWN_TRUCK, f"no truck {truck_id!r}"))
-            else:
-                ok.append(channel)
+        # Fill the free slots in request order; a truck that turns out not to exist gives its
+        # slot back, and never more pollers start than the client may still subscribe to.
+        limit = self._settings.max_subscriptions
+        count = len(conn.subscriptions)
+        accepted: list[tuple[int, str, str]] = []
+        while candidates and count < limit:
+            batch, candidates = candidates[: limit - count], candidates[limit - count:]
+            results = await asyncio.gather(*(self._ensure_poller(t) for _, _, t in batch))
+            for (index, channel, truck_id), result in zip(batch, results, strict=True):
+                if result is FirstRead.UNKNOWN:
+                    errors.append((index, protocol.channel_error(channel, protocol.UNKNOWN_TRUCK,
+                                                                 f"no truck {truck_id!r}")))
+                else:
+                    accepted.append((index, channel, truck_id))
+                    count += 1
+        for index, channel, _ in candidates:
+            errors.append((index, protocol.channel_error(
+                channel, protocol.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} subscriptions per connection")))
+        wanted = [(channel, truck_id) for _, channel, truck_id in sorted(held + accepted)]
+        ok = [channel for channel, _ in wanted]
+        new = [truck_id for _, _, truck_id in accepted]
         if conn.closed:
             for truck_id in new:
                 self._maybe_linger(truck_id)
             return
-        self.send_control(conn, protocol.ack(cmd.id, "subscribe", ok, errors))
+        errors.sort(key=lambda item: item[0])
+        self.send_control(conn, protocol.ack(cmd.id, "subscribe", ok, [error for _, error in errors]))
         # From here to the end nothing awaits: no diff can slip between the ack, the
         # attach and the snapshot, so each channel's first data frame is its snapshot.
         for channel, truck_id in wanted:
-            if outcome.get(truck_id) is FirstRead.UNKNOWN:
-                self._maybe_linger(truck_id)
-                continue
             watch = self.watches.get(truck_id)
             if watch is None:  # poller ended while we awaited (shutdown): nothing to attach to
                 continue

@@ -54,7 +54,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return error_response(403, "forbidden", "origin not allowed")
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat,
-        max_msg_size=settings.max_frame_bytes,
+        max_msg_size=settings.max_frame_bytes + 1,  # aiohttp refuses sizes >= its limit; ours is inclusive
         compress=False,
         timeout=WS_CLOSE_TIMEOUT_S,
     )
