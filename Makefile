@@ -24,7 +24,7 @@ services: install
 	$(BIN)/python -m tests.services
 
 lint: install
-	$(BIN)/ruff check gateway tests loadtest
+	$(BIN)/ruff check .
 
 test: install services lint
 	$(BIN)/python -m pytest
