@@ -83,6 +83,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("rate-burst", number(int, 1, 100000), "40", "client messages allowed in a burst"),
     Option("max-violations", number(int, 1, 100000), "20", "bad or excessive messages before closing with 1008"),
     Option("allowed-origins", _origins, "", "comma-separated browser origins allowed (empty: any)"),
+    Option("cursor-secret", str, "", "key signing REST page cursors (share it between replicas; default: random)"),
     Option("pool-min", number(int, 0, 1000), "5", "MySQL pool: connections kept open"),
     Option("pool-max", number(int, 1, 1000), "20", "MySQL pool: most connections"),
     Option("pool-recycle", number(float, 1, 86400), "3600", "MySQL pool: connection lifetime in s (< wait_timeout)"),
@@ -115,6 +116,7 @@ class Settings:
     rate_burst: int = 40
     max_violations: int = 20
     allowed_origins: tuple[str, ...] = ()
+    cursor_secret: str = ""
     pool_min: int = 5
     pool_max: int = 20
     pool_recycle: float = 3600.0

@@ -68,11 +68,12 @@ class Hub:
     def subscription_count(self) -> int:
         return sum(len(w.subscribers) for w in self.watches.values())
 
-    def current_row(self, truck_id: str) -> tuple[dict, str, int] | None:
-        """The live poller's row, its epoch and seq, when the truck is watched."""
+    def row_body(self, truck_id: str) -> tuple[bytes, str] | None:
+        """The live poller's row as a REST body and ETag, when the truck is watched and live."""
         watch = self.watches.get(truck_id)
-        stream = watch.poller.stream if watch else None
-        return (stream.row, stream.epoch, stream.seq) if stream else None
+        if watch is None or watch.poller.stream is None or watch.poller.state == "degraded":
+            return None  # not watched, or the poller's copy may be behind: read the database
+        return watch.poller.stream.row_body()
 
     def snapshot_of(self, truck_id: str) -> bytes | None:
         """A fresh snapshot frame of a watched truck (used to resync slow consumers)."""

@@ -10,8 +10,11 @@ the current row, which is what makes resume and slow-consumer resync safe.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import deque
 from typing import Any
+
+import orjson
 
 from gateway.core import protocol
 from gateway.core.diff import diff
@@ -24,7 +27,7 @@ Row = dict[str, Any]
 class ChannelStream:
     """Diffs of one channel's row within one epoch."""
 
-    __slots__ = ("_ring", "_snapshot", "channel", "epoch", "row", "seq", "ts")
+    __slots__ = ("_body", "_ring", "_snapshot", "channel", "epoch", "row", "seq", "ts")
 
     def __init__(self, channel: str, epoch: str, row: Row, ts: int, ring_size: int) -> None:
         self.channel = channel
@@ -34,6 +37,7 @@ class ChannelStream:
         self.ts = ts
         self._ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
         self._snapshot: bytes | None = None
+        self._body: tuple[bytes, str] | None = None
 
     def advance(self, row: Row, ts: int) -> bytes | None:
         """Take a newly read row; return the diff frame, or None when nothing changed."""
@@ -44,6 +48,7 @@ class ChannelStream:
         self.row = row
         self.ts = ts
         self._snapshot = None
+        self._body = None
         frame = text_frame(protocol.diff_frame(self.channel, self.epoch, self.seq, ts, change.changed, change.removed))
         if self._ring.maxlen:
             self._ring.append((self.seq, frame))
@@ -55,6 +60,12 @@ class ChannelStream:
             self._snapshot = text_frame(protocol.snapshot(self.channel, self.epoch, self.seq, self.ts, self.row))
         return self._snapshot
 
+    def row_body(self) -> tuple[bytes, str]:
+        """The row as a REST body and its ETag, encoded once per seq."""
+        if self._body is None:
+            self._body = encode_row(self.row)
+        return self._body
+
     def replay(self, since: ResumePoint) -> list[bytes] | None:
         """Diff frames after ``since`` when this epoch still holds all of them, else None."""
         if since.epoch != self.epoch or since.seq > self.seq:
@@ -64,6 +75,12 @@ class ChannelStream:
         if not self._ring or self._ring[0][0] > since.seq + 1:
             return None
         return [frame for seq, frame in self._ring if seq > since.seq]
+
+
+def encode_row(row: Row) -> tuple[bytes, str]:
+    """A row as JSON bytes and a strong ETag derived from exactly those bytes."""
+    body = orjson.dumps(row)
+    return body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
 def reading_age_seconds(row: Row, now: dt.datetime) -> float | None:

@@ -6,14 +6,17 @@ stop accepting, close every socket with 1001 at once, stop the pollers, close th
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.core.params import CursorCodec
 from gateway.hub import Hub
-from gateway.server import health
-from gateway.server.keys import HUB, METRICS, SETTINGS, STORE
+from gateway.server import health, rest
+from gateway.server.errors import json_errors
+from gateway.server.keys import CURSORS, HUB, METRICS, SETTINGS, STORE
 from gateway.server.metrics import Metrics, metrics_handler
 from gateway.server.ws import close_all, websocket_handler
 from gateway.store import Store, open_store
@@ -26,7 +29,8 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
         settings: validated settings.
         store: an already made store (tests); by default one is opened from ``settings.db``.
     """
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
+    app[CURSORS] = CursorCodec(settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32))
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
 
@@ -62,4 +66,5 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", metrics_handler)
+    rest.add_routes(app)
     return app

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.core.params import CursorCodec
 from gateway.store import Store
 
 if TYPE_CHECKING:
@@ -17,3 +18,4 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+CURSORS = web.AppKey("cursors", CursorCodec)

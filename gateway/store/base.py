@@ -48,6 +48,9 @@ class Store(Protocol):
     async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
         """Several trucks' cache rows in one query, keyed by truck id."""
 
+    async def truck_exists(self, truck_id: str) -> bool:
+        """Whether the truck has a cache row (cheaper than reading it)."""
+
     async def list_trucks(self, after: str | None, limit: int) -> list[Row]:
         """Trucks ordered by id after ``after``: ``truck_id`` and ``timestamp``."""
 
@@ -68,13 +71,15 @@ class Store(Protocol):
         severities: Sequence[str] | None,
         since: dt.datetime | None,
         limit: int,
+        before: tuple[dt.datetime, int] | None = None,
     ) -> list[Row]:
-        """``dtc_events`` rows, newest first."""
+        """``dtc_events`` rows, newest first, below the keyset ``before``."""
 
     async def refuel_events(
-        self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int
+        self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int,
+        before: tuple[dt.datetime, int] | None = None,
     ) -> list[Row]:
-        """``refuel_events`` rows in [since, until), newest first."""
+        """``refuel_events`` rows in [since, until), newest first, below the keyset ``before``."""
 
     async def upsert_sensor_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert or replace cache rows (the fleet sync worker's write)."""

@@ -177,6 +177,9 @@ class MySQLStore:
         rows = await self._run("sensor_rows", sql.sensor_rows(len(truck_ids)), tuple(truck_ids))
         return {r["truck_id"]: json_safe_row(r) for r in rows}
 
+    async def truck_exists(self, truck_id: str) -> bool:
+        return bool(await self._run("truck_exists", sql.TRUCK_EXISTS, (truck_id,)))
+
     async def list_trucks(self, after: str | None, limit: int) -> list[Row]:
         rows = await self._run("list_trucks", sql.LIST_TRUCKS, (after or "", limit))
         return [json_safe_row(r) for r in rows]
@@ -200,16 +203,23 @@ class MySQLStore:
         severities: Sequence[str] | None,
         since: dt.datetime | None,
         limit: int,
+        before: tuple[dt.datetime, int] | None = None,
     ) -> list[Row]:
-        query = sql.dtc_events(len(statuses or ()), len(severities or ()), since is not None)
+        query = sql.dtc_events(len(statuses or ()), len(severities or ()), since is not None, before is not None)
         params = [truck_id, *(statuses or ()), *(severities or ())]
         if since is not None:
             params.append(since)
+        if before is not None:
+            params += [before[0], before[0], before[1]]
         rows = await self._run("dtcs", query, (*params, limit))
         return [json_safe_row(r) for r in rows]
 
-    async def refuel_events(self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int) -> list[Row]:
-        rows = await self._run("refuels", sql.REFUELS, (truck_id, since, until, limit))
+    async def refuel_events(
+        self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int,
+        before: tuple[dt.datetime, int] | None = None,
+    ) -> list[Row]:
+        high, last_id = before if before and before[0] <= until else (until, 0)  # id < 0: first page is [since, until)
+        rows = await self._run("refuels", sql.REFUELS, (truck_id, since, high, high, last_id, limit))
         return [json_safe_row(r) for r in rows]
 
     async def upsert_sensor_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:

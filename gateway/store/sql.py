@@ -28,9 +28,13 @@ HISTORY = (
     "AND (timestamp_utc > %s OR id > %s) "
     "ORDER BY timestamp_utc, id LIMIT %s"
 )
+TRUCK_EXISTS = "SELECT 1 FROM truck_sensors_cache WHERE truck_id = %s"
+# Newest first with a keyset (time, id) below the previous page's last row; the range on
+# the indexed time column keeps the scan on idx_refuel_events_truck_time, read backwards.
 REFUELS = (
     "SELECT * FROM refuel_events WHERE truck_id = %s "
-    "AND refuel_time >= %s AND refuel_time < %s "
+    "AND refuel_time >= %s AND refuel_time <= %s "
+    "AND (refuel_time < %s OR id < %s) "
     "ORDER BY refuel_time DESC, id DESC LIMIT %s"
 )
 
@@ -40,7 +44,7 @@ def sensor_rows(count: int) -> str:
     return f"SELECT * FROM truck_sensors_cache WHERE truck_id IN ({', '.join(['%s'] * count)})"
 
 
-def dtc_events(n_status: int, n_severity: int, with_since: bool) -> str:
+def dtc_events(n_status: int, n_severity: int, with_since: bool, with_before: bool) -> str:
     """DTC query with optional IN-lists; the leading truck_id uses the composite index."""
     where = ["truck_id = %s"]
     if n_status:
@@ -49,6 +53,8 @@ def dtc_events(n_status: int, n_severity: int, with_since: bool) -> str:
         where.append(f"severity IN ({', '.join(['%s'] * n_severity)})")
     if with_since:
         where.append("timestamp_utc >= %s")
+    if with_before:
+        where.append("timestamp_utc <= %s AND (timestamp_utc < %s OR id < %s)")
     return (
         f"SELECT * FROM dtc_events WHERE {' AND '.join(where)} "
         "ORDER BY timestamp_utc DESC, id DESC LIMIT %s"

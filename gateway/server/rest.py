@@ -1,0 +1,164 @@
+"""REST: the fallback for browsers without a socket, and history, DTC and refuel data (SPEC §5).
+
+Every parameter is validated before any query (``gateway.core.params``); every list is
+``{"items": [...], "next_cursor": ...}`` paged by an opaque keyset cursor; every query is
+bounded by the store's timeout, so a database outage is a prompt 503, not a hung request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from gateway.core.channels import is_valid_truck_id
+from gateway.core.params import (
+    CursorCodec,
+    ParamError,
+    check_known,
+    keyset,
+    keyset_payload,
+    parse_choices,
+    parse_limit,
+    parse_time,
+)
+from gateway.core.stream import encode_row
+from gateway.server.keys import CURSORS, HUB, STORE
+from gateway.server.responses import json_response
+
+HISTORY_DEFAULT_WINDOW = dt.timedelta(hours=24)
+STATUSES = ("active", "cleared", "all")
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _truck_id(request: web.Request) -> str:
+    truck_id = request.match_info["truck_id"]
+    if not is_valid_truck_id(truck_id):
+        raise ParamError("truck_id", "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    return truck_id
+
+
+async def _require_truck(request: web.Request, truck_id: str) -> None:
+    """404 for a truck with no cache row; a watched truck needs no query."""
+    if request.app[HUB].row_body(truck_id) is None and not await request.app[STORE].truck_exists(truck_id):
+        raise web.HTTPNotFound(reason=f"no truck {truck_id!r}")
+
+
+def _window(
+    request: web.Request, kind: str, truck_id: str, default_span: dt.timedelta | None
+) -> tuple[dt.datetime, dt.datetime, tuple[dt.datetime, int] | None]:
+    """``since``/``until`` and the keyset of a windowed list.
+
+    A cursor carries the window of its first page, so paging with defaulted bounds ("the
+    last 24 h") walks one fixed window instead of one that slides with the clock.
+    """
+    since = parse_time(request.query, "since")
+    until = parse_time(request.query, "until")
+    keys = None
+    if "cursor" in request.query:
+        payload = request.app[CURSORS].decode(request.query["cursor"], {"k": kind, "truck": truck_id})
+        if (since and since.isoformat() != payload["since"]) or (until and until.isoformat() != payload["until"]):
+            raise ParamError("cursor", "belongs to another window")
+        since, until = dt.datetime.fromisoformat(payload["since"]), dt.datetime.fromisoformat(payload["until"])
+        keys = keyset(payload)
+    until = until or _utcnow()
+    since = since or (until - default_span if default_span else dt.datetime(1970, 1, 1))
+    if since > until:
+        raise ParamError("since", "must not be after until")
+    return since, until, keys
+
+
+def _page(items: list[dict], limit: int, cursors: CursorCodec, time_column: str, **scope: Any) -> web.Response:
+    """One page; ``next_cursor`` only when the page is full (more may remain)."""
+    next_cursor = cursors.encode(keyset_payload(items[-1], time_column, **scope)) if len(items) == limit else None
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+async def list_trucks(request: web.Request) -> web.Response:
+    """``GET /v1/trucks``: trucks by id with their last reading time."""
+    check_known(request.query, ("limit", "cursor"))
+    limit = parse_limit(request.query, 100, 1000)
+    cursors = request.app[CURSORS]
+    after = None
+    if "cursor" in request.query:
+        after = cursors.decode(request.query["cursor"], {"k": "trucks"})["after"]
+    items = await request.app[STORE].list_trucks(after, limit)
+    nxt = cursors.encode({"k": "trucks", "after": items[-1]["truck_id"]}) if len(items) == limit else None
+    return json_response({"items": items, "next_cursor": nxt})
+
+
+async def sensors(request: web.Request) -> web.Response:
+    """``GET /v1/trucks/{id}/sensors``: the current row, from the live poller when one runs."""
+    check_known(request.query, ())
+    truck_id = _truck_id(request)
+    cached = request.app[HUB].row_body(truck_id)
+    if cached is None:
+        row = await request.app[STORE].fetch_sensor_row(truck_id)
+        if row is None:
+            raise web.HTTPNotFound(reason=f"no truck {truck_id!r}")
+        cached = encode_row(row)
+    body, etag = cached
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def history(request: web.Request) -> web.Response:
+    """``GET /v1/trucks/{id}/history``: ``fuel_metrics`` in time order, keyset paged."""
+    check_known(request.query, ("since", "until", "limit", "cursor"))
+    truck_id = _truck_id(request)
+    since, until, after = _window(request, "history", truck_id, HISTORY_DEFAULT_WINDOW)
+    limit = parse_limit(request.query, 500, 5000)
+    scope = {"k": "history", "truck": truck_id, "since": since.isoformat(), "until": until.isoformat()}
+    await _require_truck(request, truck_id)
+    items = await request.app[STORE].history(truck_id, since, until, after, limit)
+    return _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
+
+
+async def dtcs(request: web.Request) -> web.Response:
+    """``GET /v1/trucks/{id}/dtcs``: DTC events by status and severity, newest first."""
+    check_known(request.query, ("status", "severity", "since", "limit", "cursor"))
+    truck_id = _truck_id(request)
+    status = (parse_choices(request.query, "status", STATUSES) or ("all",))
+    if len(status) > 1 and "all" in status:
+        raise ParamError("status", "'all' cannot be combined with another status")
+    statuses = None if status == ("all",) else status
+    severities = parse_choices(request.query, "severity", SEVERITIES)
+    since = parse_time(request.query, "since")
+    limit = parse_limit(request.query, 100, 1000)
+    scope = {"k": "dtcs", "truck": truck_id, "status": list(status), "severity": list(severities or ()),
+             "since": since.isoformat() if since else None}
+    before = None
+    if "cursor" in request.query:
+        before = keyset(request.app[CURSORS].decode(request.query["cursor"], scope))
+    await _require_truck(request, truck_id)
+    items = await request.app[STORE].dtc_events(truck_id, statuses, severities, since, limit, before)
+    return _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
+
+
+async def refuels(request: web.Request) -> web.Response:
+    """``GET /v1/trucks/{id}/refuels``: refuel events in a window, newest first."""
+    check_known(request.query, ("since", "until", "limit", "cursor"))
+    truck_id = _truck_id(request)
+    since, until, before = _window(request, "refuels", truck_id, None)
+    limit = parse_limit(request.query, 100, 1000)
+    scope = {"k": "refuels", "truck": truck_id, "since": since.isoformat(), "until": until.isoformat()}
+    await _require_truck(request, truck_id)
+    items = await request.app[STORE].refuel_events(truck_id, since, until, limit, before)
+    return _page(items, limit, request.app[CURSORS], "refuel_time", **scope)
+
+
+def add_routes(app: web.Application) -> None:
+    """The REST routes of SPEC §5."""
+    app.router.add_get("/v1/trucks", list_trucks)
+    app.router.add_get("/v1/trucks/{truck_id}/sensors", sensors)
+    app.router.add_get("/v1/trucks/{truck_id}/history", history)
+    app.router.add_get("/v1/trucks/{truck_id}/dtcs", dtcs)
+    app.router.add_get("/v1/trucks/{truck_id}/refuels", refuels)
+
