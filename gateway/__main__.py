@@ -22,6 +22,7 @@ from gateway.config import (
     Settings,
     add_options,
     check_serve_settings,
+    duration,
     number,
 )
 from gateway.store import StoreUnavailable
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                            Option("duration", number(float, 0, 10**7), "0", "stop after S seconds (0: never)"),
                            Option("seed", number(int, 0, 2**31), "0", "random seed")))
 
+    token = commands.add_parser("token", help="mint a bearer token for operators and tests")
+    add_options(token, (Option("sub", str, "operator", "who the token names"),
+                        Option("trucks", str, "*", "comma-separated truck ids it may see, or *"),
+                        Option("ttl", duration, "1h", "lifetime: seconds or 30m, 1h, 7d"),
+                        Option("jwt-secret", str, "", "HS256 key (the gateway's --jwt-secret)"),
+                        Option("jwt-private-key", str, "", "PEM private key for RS256/ES256")))
+
     demo = commands.add_parser("demo", help="embedded database, sample fleet, simulator and gateway in one process")
     add_options(demo, (*SERVE_OPTIONS, Option("trucks", number(int, 1, 10000), "25", "sample trucks"),
                        Option("rate", number(float, 0.01, 100), "1.0", "updates per truck per second")))
@@ -67,6 +75,18 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from gateway.auth import mint, token_algorithm
+
+    try:
+        key, algorithm = token_algorithm(args.jwt_secret, args.jwt_private_key)
+    except ValueError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    trucks = [t.strip() for t in args.trucks.split(",") if t.strip()]
+    print(mint(key, algorithm, args.sub, trucks, args.ttl))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gateway`` console script."""
     parser = build_parser()
@@ -85,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.demo import run_demo
 
             return _run(run_demo(settings, trucks=args.trucks, rate=args.rate))
+        if args.command == "token":
+            return _token(parser, args)
         _configure_logging("INFO")
         if args.command == "initdb":
             from gateway.commands import initdb

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gateway.dburl import EMBEDDED_DEFAULT, DbUrl, parse_db_url
@@ -33,6 +33,20 @@ def number(kind: type, low: float | None = None, high: float | None = None) -> C
 
     convert.__name__ = kind.__name__
     return convert
+
+
+def duration(text: str) -> float:
+    """An argparse type: seconds, or a number with s, m, h or d (``90``, ``30m``, ``1h``)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    scale = units.get(text[-1:].lower(), 0)
+    digits = text[:-1] if scale else text
+    try:
+        value = float(digits) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90, 30m, 1h or 7d") from None
+    if not 0 < value < 10 * 365 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range")
+    return value
 
 
 def _db_url(text: str) -> DbUrl:
@@ -83,6 +97,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("rate-burst", number(int, 1, 100000), "40", "client messages allowed in a burst"),
     Option("max-violations", number(int, 1, 100000), "20", "bad or excessive messages before closing with 1008"),
     Option("allowed-origins", _origins, "", "comma-separated browser origins allowed (empty: any)"),
+    Option("jwt-secret", str, "", "HS256 key: when set (or --jwt-public-key), every request needs a bearer token"),
+    Option("jwt-public-key", str, "", "PEM file of an RS256/ES256 public key verifying bearer tokens"),
+    Option("max-connections", number(int, 1, 1_000_000), "20000", "open WebSocket connections in total (503 past it)"),
+    Option("max-connections-per-ip", number(int, 1, 1_000_000), "4096", "open WebSockets per client address (429)"),
+    Option("handshake-timeout", number(float, 0.1, 3600), "10", "seconds a new TCP connection has to send its request"),
+    Option("idle-timeout", number(float, 1, 86400), "300", "seconds a socket with no subscription may stay silent"),
     Option("cursor-secret", str, "", "key signing REST page cursors (share it between replicas; default: random)"),
     Option("pool-min", number(int, 0, 1000), "5", "MySQL pool: connections kept open"),
     Option("pool-max", number(int, 1, 1000), "20", "MySQL pool: most connections"),
@@ -116,7 +136,13 @@ class Settings:
     rate_burst: int = 40
     max_violations: int = 20
     allowed_origins: tuple[str, ...] = ()
-    cursor_secret: str = ""
+    jwt_secret: str = field(default="", repr=False)  # never in logs or tracebacks
+    jwt_public_key: str = ""
+    max_connections: int = 20000
+    max_connections_per_ip: int = 4096
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 300.0
+    cursor_secret: str = field(default="", repr=False)
     pool_min: int = 5
     pool_max: int = 20
     pool_recycle: float = 3600.0
@@ -155,6 +181,10 @@ def check_serve_settings(settings: Settings) -> str | None:
     """Cross-field checks argparse cannot do; returns the problem or None."""
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         return f"--log-level: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
+    if settings.jwt_secret and settings.jwt_public_key:
+        return "give --jwt-secret or --jwt-public-key, not both"
+    if settings.jwt_public_key and not os.path.isfile(settings.jwt_public_key):
+        return f"--jwt-public-key: no such file {settings.jwt_public_key!r}"
     if settings.pool_min > settings.pool_max:
         return f"--pool-min ({settings.pool_min}) is larger than --pool-max ({settings.pool_max})"
     return None

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth import OPEN_GRANT, Grant
+
 log = logging.getLogger(__name__)
 
 CONTROL, DATA = 0, 1  # queued frame kinds: control frames are never dropped
@@ -34,7 +36,7 @@ class Connection:
     """Server side of one WebSocket client."""
 
     __slots__ = (
-        "_closer", "_flusher", "_protocol", "_transport", "buffer_limit", "closed", "on_slow", "pending",
+        "_closer", "_flusher", "_protocol", "_transport", "buffer_limit", "closed", "grant", "on_slow", "pending",
         "pending_bytes", "remote", "send_timeout", "session", "snapshot_of", "subscriptions", "ws",
     )
 
@@ -58,6 +60,7 @@ class Connection:
         self.snapshot_of = snapshot_of
         self.on_slow = on_slow
         self.subscriptions: set[str] = set()
+        self.grant: Grant = OPEN_GRANT
         self.pending: deque[tuple[int, str | None, bytes]] | None = None
         self.pending_bytes = 0
         self.closed = False

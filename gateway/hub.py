@@ -126,6 +126,10 @@ class Hub:
             except ProtocolError as exc:
                 errors.append((index, protocol.channel_error(channel, exc.code, exc.message)))
                 continue
+            if not conn.grant.allows(truck_id):  # before any poller or query
+                errors.append((index, protocol.channel_error(
+                    channel, protocol.FORBIDDEN, f"your token does not grant truck {truck_id!r}")))
+                continue
             (held if truck_id in conn.subscriptions else candidates).append((index, channel, truck_id))
 
         # Fill the free slots in request order; a truck that turns out not to exist gives its

@@ -11,7 +11,10 @@ from gateway.core.params import CursorCodec
 from gateway.store import Store
 
 if TYPE_CHECKING:
+    from gateway.auth import Authenticator
     from gateway.hub import Hub
+    from gateway.server.access import ConnectionCaps
+    from gateway.server.guard import HandshakeGuard
     from gateway.server.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +22,6 @@ STORE = web.AppKey("store", Store)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CURSORS = web.AppKey("cursors", CursorCodec)
+CAPS: web.AppKey[ConnectionCaps] = web.AppKey("caps")
+GUARD: web.AppKey[HandshakeGuard] = web.AppKey("guard")
+AUTH: web.AppKey[Authenticator | None] = web.AppKey("auth")

@@ -24,6 +24,7 @@ from gateway.core.params import (
     parse_time,
 )
 from gateway.core.stream import encode_row
+from gateway.server.access import check_truck, grant_of
 from gateway.server.keys import CURSORS, HUB, STORE
 from gateway.server.responses import json_response
 
@@ -37,9 +38,11 @@ def _utcnow() -> dt.datetime:
 
 
 def _truck_id(request: web.Request) -> str:
+    """The path's truck id, validated and checked against the token's claims."""
     truck_id = request.match_info["truck_id"]
     if not is_valid_truck_id(truck_id):
         raise ParamError("truck_id", "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    check_truck(request, truck_id)
     return truck_id
 
 
@@ -87,7 +90,8 @@ async def list_trucks(request: web.Request) -> web.Response:
     after = None
     if "cursor" in request.query:
         after = cursors.decode(request.query["cursor"], {"k": "trucks"})["after"]
-    items = await request.app[STORE].list_trucks(after, limit)
+    allowed = grant_of(request).trucks
+    items = await request.app[STORE].list_trucks(after, limit, sorted(allowed) if allowed is not None else None)
     nxt = cursors.encode({"k": "trucks", "after": items[-1]["truck_id"]}) if len(items) == limit else None
     return json_response({"items": items, "next_cursor": nxt})
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.server.app import make_app
+from gateway.server.keys import GUARD
 from gateway.signals import stop_on_signals
 
 log = logging.getLogger("gateway")
@@ -18,6 +19,8 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     """Start serving ``app``; returns the runner and the bound port (port 0 picks one)."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
     await runner.setup()
+    assert runner.server is not None
+    app[GUARD].install(runner.server)
     site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
     await site.start()
     sockets = site._server.sockets if site._server else []  # the only way to learn the port picked for 0

@@ -51,8 +51,8 @@ class Store(Protocol):
     async def truck_exists(self, truck_id: str) -> bool:
         """Whether the truck has a cache row (cheaper than reading it)."""
 
-    async def list_trucks(self, after: str | None, limit: int) -> list[Row]:
-        """Trucks ordered by id after ``after``: ``truck_id`` and ``timestamp``."""
+    async def list_trucks(self, after: str | None, limit: int, only: Sequence[str] | None = None) -> list[Row]:
+        """Trucks ordered by id after ``after`` (among ``only`` when given): ``truck_id``, ``timestamp``."""
 
     async def history(
         self,

@@ -180,8 +180,11 @@ class MySQLStore:
     async def truck_exists(self, truck_id: str) -> bool:
         return bool(await self._run("truck_exists", sql.TRUCK_EXISTS, (truck_id,)))
 
-    async def list_trucks(self, after: str | None, limit: int) -> list[Row]:
-        rows = await self._run("list_trucks", sql.LIST_TRUCKS, (after or "", limit))
+    async def list_trucks(self, after: str | None, limit: int, only: Sequence[str] | None = None) -> list[Row]:
+        if only is not None and not only:
+            return []
+        rows = await self._run("list_trucks", sql.list_trucks(len(only) if only else None),
+                                (after or "", *(only or ()), limit))
         return [json_safe_row(r) for r in rows]
 
     async def history(

@@ -15,10 +15,12 @@ from typing import Any
 SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
 
 SENSOR_ROW = "SELECT * FROM truck_sensors_cache WHERE truck_id = %s"
-LIST_TRUCKS = (
-    "SELECT truck_id, `timestamp` FROM truck_sensors_cache "
-    "WHERE truck_id > %s ORDER BY truck_id LIMIT %s"
-)
+def list_trucks(only: int | None) -> str:
+    """Trucks after a keyset id, optionally only among ``only`` given ids (a token's claims)."""
+    among = f" AND truck_id IN ({', '.join(['%s'] * only)})" if only else ""
+    return (f"SELECT truck_id, `timestamp` FROM truck_sensors_cache WHERE truck_id > %s{among} "
+            "ORDER BY truck_id LIMIT %s")
+
 # Keyset paging on (timestamp_utc, id): the range on the indexed timestamp keeps the scan
 # on idx_fuel_metrics_truck_time (InnoDB appends the primary key to it, so the ORDER BY
 # needs no sort); the OR only trims ties at the cursor's own timestamp.
