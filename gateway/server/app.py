@@ -6,20 +6,26 @@ stop accepting, close every socket with 1001 at once, stop the pollers, close th
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.core.params import CursorCodec
 from gateway.hub import Hub
 from gateway.server import health, rest
+from gateway.server.access import ConnectionCaps, make_auth_middleware
 from gateway.server.errors import json_errors
-from gateway.server.keys import CURSORS, HUB, METRICS, SETTINGS, STORE
+from gateway.server.guard import HandshakeGuard
+from gateway.server.keys import AUTH, CAPS, CURSORS, GUARD, HUB, METRICS, SETTINGS, STORE
 from gateway.server.metrics import Metrics, metrics_handler
 from gateway.server.ws import close_all, websocket_handler
 from gateway.store import Store, open_store
+
+log = logging.getLogger("gateway")
 
 
 def make_app(settings: Settings, store: Store | None = None) -> web.Application:
@@ -29,7 +35,14 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
         settings: validated settings.
         store: an already made store (tests); by default one is opened from ``settings.db``.
     """
-    app = web.Application(middlewares=[json_errors])
+    authenticator = Authenticator.from_settings(settings.jwt_secret, settings.jwt_public_key)
+    guard = HandshakeGuard(settings.handshake_timeout)
+    app = web.Application(middlewares=[guard.middleware, json_errors, make_auth_middleware(authenticator)])
+    app[GUARD] = guard
+    app[AUTH] = authenticator
+    app[CAPS] = ConnectionCaps(settings)
+    if authenticator is None:
+        log.warning("no --jwt-secret or --jwt-public-key: the gateway is open to anyone who can reach it")
     app[CURSORS] = CursorCodec(settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32))
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
