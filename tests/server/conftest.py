@@ -16,7 +16,7 @@ from gateway.config import Settings
 from gateway.dburl import DbUrl
 from gateway.hub import Hub
 from gateway.server.app import make_app
-from gateway.server.keys import HUB
+from gateway.server.keys import GUARD, HUB
 from gateway.store import Store, open_store
 from tests.conftest import admin_connection
 from tests.support.gatedstore import GatedStore
@@ -50,9 +50,9 @@ class Gateway:
             cur.execute(sql, params)
         conn.close()
 
-    async def connect(self, **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
+    async def connect(self, query: str = "", **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
         """Open a socket and consume the welcome frame."""
-        ws = await self.session.ws_connect(self.url + "/v1/ws", **kwargs)
+        ws = await self.session.ws_connect(self.url + "/v1/ws" + query, **kwargs)
         welcome = await recv(ws)
         assert welcome["type"] == "welcome"
         return ws
@@ -98,6 +98,7 @@ async def start_gateway(aiohttp_server, mysql_url: DbUrl, mysql_db: str, seeded_
         wrapped = GatedStore(inner) if gated else None
         app = make_app(settings, wrapped or inner)
         server = await aiohttp_server(app)
+        app[GUARD].install(server.runner.server)  # as gateway.server.run does in production
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         sessions.append(session)
         return Gateway(url=str(server.make_url("")).rstrip("/"), hub=app[HUB], store=inner, gated=wrapped,
