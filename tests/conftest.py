@@ -69,3 +69,17 @@ async def store(request) -> AsyncIterator[Store]:
         yield st
     finally:
         await st.close()
+
+
+def pytest_report_header(config) -> str:
+    """Say which MariaDB the MySQL half of the suite runs against."""
+    try:
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
+                               connect_timeout=3)
+    except pymysql.err.MySQLError as exc:
+        return f"MariaDB at {MYSQL_HOST}:{MYSQL_PORT}: NOT REACHABLE ({exc})"
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        version = cur.fetchone()[0]
+    conn.close()
+    return f"MariaDB {version} at {MYSQL_HOST}:{MYSQL_PORT}: MySQL-store tests run against it, one database per test"

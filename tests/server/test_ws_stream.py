@@ -159,3 +159,19 @@ async def test_stale_row_gives_stale_status_once_then_live(start_gateway):
     assert frames[0]["type"] == "diff" and "timestamp" in frames[0]["changed"]
     assert frames[1]["type"] == "status" and frames[1]["state"] == "live"
     await ws.close()
+
+
+async def test_late_subscriber_gets_the_cached_snapshot_without_a_read(start_gateway):
+    gw = await start_gateway(gated=True)
+    first = await gw.connect()
+    subscribing = asyncio.create_task(gw.subscribe(first, "truck:FL-0208"))
+    await gw.gated.step()
+    await subscribing
+    snap = await recv(first)
+    reads = gw.store.queries["sensor_row"]
+    late = await gw.connect()
+    await gw.subscribe(late, "truck:FL-0208")  # no permit given: a database read would hang here
+    late_snap = await recv(late)
+    assert late_snap == snap and gw.store.queries["sensor_row"] == reads
+    await first.close()
+    await late.close()
