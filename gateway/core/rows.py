@@ -43,7 +43,10 @@ def parse_utc(text: str) -> dt.datetime:
         raise ValueError("not an ISO 8601 time")
     value = dt.datetime.fromisoformat(text.replace("z", "Z"))
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # an offset pushing the time past year 1 or 9999
+            raise ValueError("time out of range") from None
     return value
 
 

@@ -40,6 +40,9 @@ async def test_sensors_etag_304_and_change(start_gateway):
     etag = headers["ETag"]
     status, body, _ = await get(gw, "/v1/trucks/FL-0208/sensors", headers={"If-None-Match": etag})
     assert status == 304 and body is None
+    for header in ("*", f'"other", {etag}', f"W/{etag}"):
+        assert (await get(gw, "/v1/trucks/FL-0208/sensors", headers={"If-None-Match": header}))[0] == 304
+    assert (await get(gw, "/v1/trucks/FL-0208/sensors", headers={"If-None-Match": '"other"'}))[0] == 200
     gw.execute("UPDATE truck_sensors_cache SET rpm = 999 WHERE truck_id = 'FL-0208'")
     status, row, headers = await get(gw, "/v1/trucks/FL-0208/sensors", headers={"If-None-Match": etag})
     assert status == 200 and row["rpm"] == 999 and headers["ETag"] != etag
@@ -78,6 +81,8 @@ async def test_sensors_of_a_watched_truck_come_from_memory(start_gateway):
     ("/v1/trucks/FL-0208/history?until=2026-13-01T00:00:00Z", 400, "bad_request", "until"),
     ("/v1/trucks/FL-0208/history?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", 400, "bad_request", "since"),
     ("/v1/trucks/FL-0208/history?cursor=garbage", 400, "bad_request", "cursor"),
+    ("/v1/trucks/FL-0208/history?since=9999-12-31T23:59:59-23:59", 400, "bad_request", "since"),
+    ("/v1/trucks/FL-0208/refuels?until=0001-01-01T00:00:00%2B01:00", 400, "bad_request", "until"),
     ("/v1/trucks/FL-0208/history?from=2026-11-01T00:00:00Z", 400, "bad_request", "from"),
     ("/v1/trucks/FL-0208/history?limit=1&limit=2", 400, "bad_request", "limit"),
     ("/v1/trucks/FL-0208/dtcs?status=open", 400, "bad_request", "status"),
