@@ -11,12 +11,10 @@ at start only makes queries fail with ``StoreUnavailable`` until it comes back.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
 import warnings
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiomysql
@@ -28,6 +26,7 @@ from gateway.core.rows import Row, json_safe_row
 from gateway.dburl import DbUrl
 from gateway.store import sql
 from gateway.store.base import StoreUnavailable
+from gateway.store.common import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +61,11 @@ DECODERS = {**pymysql.converters.decoders,
 _CREATE_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.*)", re.S)
 
 
-class MySQLStore:
+class MySQLStore(SqlStore):
     """Store backed by an aiomysql pool."""
 
     kind = "mysql"
+    dialect = "mysql"
 
     def __init__(
         self,
@@ -83,8 +83,7 @@ class MySQLStore:
         self._timeout = query_timeout
         self._pool: aiomysql.Pool | None = None
         self._pool_lock = asyncio.Lock()
-        self.queries: Counter[str] = Counter()
-        self._columns = sql.columns_of("mysql")
+        super().__init__()
 
     async def open(self) -> None:
         """Try to create the pool now; a failure is logged and retried on first use."""
@@ -190,81 +189,17 @@ class MySQLStore:
             if not present:
                 await self._run("ddl", f"CREATE INDEX {name} ON {table} {cols}")
 
-    async def fetch_sensor_row(self, truck_id: str) -> Row | None:
-        rows = await self._run("sensor_row", sql.SENSOR_ROW, (truck_id,))
-        return json_safe_row(rows[0]) if rows else None
+    async def _select(self, kind: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
+        return [json_safe_row(r) for r in await self._run(kind, query, params)]
 
-    async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
-        if not truck_ids:
-            return {}
-        rows = await self._run("sensor_rows", sql.sensor_rows(len(truck_ids)), tuple(truck_ids))
-        return {r["truck_id"]: json_safe_row(r) for r in rows}
+    async def _write(self, query: str, param_rows: Sequence[Sequence[Any]]) -> None:
+        # aiomysql folds an INSERT's rows into multi-row statements; rows are independent
+        # readings, so a batch split across statements is still consistent row by row.
+        await self._run("write", query, [tuple(r) for r in param_rows], many=True)
 
-    async def truck_exists(self, truck_id: str) -> bool:
-        return bool(await self._run("truck_exists", sql.TRUCK_EXISTS, (truck_id,)))
-
-    async def list_trucks(self, after: str | None, limit: int, only: Sequence[str] | None = None) -> list[Row]:
-        if only is not None and not only:
-            return []
-        rows = await self._run("list_trucks", sql.list_trucks(len(only) if only else None),
-                                (after or "", *(only or ()), limit))
-        return [json_safe_row(r) for r in rows]
-
-    async def history(
-        self,
-        truck_id: str,
-        since: dt.datetime,
-        until: dt.datetime,
-        after: tuple[dt.datetime, int] | None,
-        limit: int,
-    ) -> list[Row]:
-        low, last_id = after if after and after[0] >= since else (since, 0)
-        rows = await self._run("history", sql.HISTORY, (truck_id, low, until, low, last_id, limit))
-        return [json_safe_row(r) for r in rows]
-
-    async def dtc_events(
-        self,
-        truck_id: str,
-        statuses: Sequence[str] | None,
-        severities: Sequence[str] | None,
-        since: dt.datetime | None,
-        limit: int,
-        before: tuple[dt.datetime, int] | None = None,
-    ) -> list[Row]:
-        query = sql.dtc_events(len(statuses or ()), len(severities or ()), since is not None, before is not None)
-        params = [truck_id, *(statuses or ()), *(severities or ())]
-        if since is not None:
-            params.append(since)
-        if before is not None:
-            params += [before[0], before[0], before[1]]
-        rows = await self._run("dtcs", query, (*params, limit))
-        return [json_safe_row(r) for r in rows]
-
-    async def refuel_events(
-        self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int,
-        before: tuple[dt.datetime, int] | None = None,
-    ) -> list[Row]:
-        high, last_id = before if before and before[0] <= until else (until, 0)  # id < 0: first page is [since, until)
-        rows = await self._run("refuels", sql.REFUELS, (truck_id, since, high, high, last_id, limit))
-        return [json_safe_row(r) for r in rows]
-
-    async def upsert_sensor_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = sql.checked_columns(self._columns, "truck_sensors_cache", rows[0])
+    def _upsert_clause(self, columns: Sequence[str]) -> str:
         updates = ", ".join(f"`{c}` = VALUES(`{c}`)" for c in columns if c != "truck_id")
-        query = f"{sql.insert('truck_sensors_cache', columns)} ON DUPLICATE KEY UPDATE {updates}"
-        await self._run("write", query, [tuple(r[c] for c in columns) for r in rows], many=True)
-
-    async def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = sql.checked_columns(self._columns, table, rows[0])
-        await self._run("write", sql.insert(table, columns), [tuple(r[c] for c in columns) for r in rows], many=True)
-
-    async def clear_dtcs(self, ids: Sequence[int], cleared_at: dt.datetime) -> None:
-        if ids:
-            await self._run("write", sql.clear_dtcs(len(ids)), (cleared_at, *ids))
+        return f"ON DUPLICATE KEY UPDATE {updates}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from gateway.core.rows import Row, json_safe_row
 from gateway.dburl import DbUrl
 from gateway.store import sql
 from gateway.store.base import StoreUnavailable
+from gateway.store.common import SqlStore
 
 T = TypeVar("T")
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -47,18 +47,18 @@ def _from_db(row: sqlite3.Row, time_columns: frozenset[str]) -> Row:
     return json_safe_row(out)
 
 
-class SQLiteStore:
+class SQLiteStore(SqlStore):
     """Store backed by one SQLite file, queried on a private worker thread."""
 
     kind = "sqlite"
+    dialect = "sqlite"
 
     def __init__(self, url: DbUrl, *, query_timeout: float = 5.0) -> None:
         self._path = url.path
         self._timeout = query_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
-        self.queries: Counter[str] = Counter()
-        self._columns = sql.columns_of("sqlite")
+        super().__init__()
         self._time_columns = frozenset(
             c for cols in self._columns.values() for c in cols
             if c in ("timestamp", "updated_at", "timestamp_utc", "cleared_at", "refuel_time")
@@ -121,75 +121,6 @@ class SQLiteStore:
         script = ";\n".join(sql.schema_statements("sqlite")) + ";"
         await self._call("ddl", lambda c: c.executescript(script))
 
-    async def fetch_sensor_row(self, truck_id: str) -> Row | None:
-        rows = await self._select("sensor_row", sql.SENSOR_ROW, (truck_id,))
-        return rows[0] if rows else None
-
-    async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
-        if not truck_ids:
-            return {}
-        rows = await self._select("sensor_rows", sql.sensor_rows(len(truck_ids)), tuple(truck_ids))
-        return {r["truck_id"]: r for r in rows}
-
-    async def truck_exists(self, truck_id: str) -> bool:
-        return bool(await self._select("truck_exists", sql.TRUCK_EXISTS, (truck_id,)))
-
-    async def list_trucks(self, after: str | None, limit: int, only: Sequence[str] | None = None) -> list[Row]:
-        if only is not None and not only:
-            return []
-        rows = await self._select("list_trucks", sql.list_trucks(len(only) if only else None),
-                                (after or "", *(only or ()), limit))
-        return rows
-
-    async def history(
-        self,
-        truck_id: str,
-        since: dt.datetime,
-        until: dt.datetime,
-        after: tuple[dt.datetime, int] | None,
-        limit: int,
-    ) -> list[Row]:
-        low, last_id = after if after and after[0] >= since else (since, 0)
-        return await self._select("history", sql.HISTORY, (truck_id, low, until, low, last_id, limit))
-
-    async def dtc_events(
-        self,
-        truck_id: str,
-        statuses: Sequence[str] | None,
-        severities: Sequence[str] | None,
-        since: dt.datetime | None,
-        limit: int,
-        before: tuple[dt.datetime, int] | None = None,
-    ) -> list[Row]:
-        query = sql.dtc_events(len(statuses or ()), len(severities or ()), since is not None, before is not None)
-        params: list[Any] = [truck_id, *(statuses or ()), *(severities or ())]
-        if since is not None:
-            params.append(since)
-        if before is not None:
-            params += [before[0], before[0], before[1]]
-        return await self._select("dtcs", query, (*params, limit))
-
-    async def refuel_events(
-        self, truck_id: str, since: dt.datetime, until: dt.datetime, limit: int,
-        before: tuple[dt.datetime, int] | None = None,
-    ) -> list[Row]:
-        high, last_id = before if before and before[0] <= until else (until, 0)  # id < 0: first page is [since, until)
-        return await self._select("refuels", sql.REFUELS, (truck_id, since, high, high, last_id, limit))
-
-    async def upsert_sensor_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = sql.checked_columns(self._columns, "truck_sensors_cache", rows[0])
+    def _upsert_clause(self, columns: Sequence[str]) -> str:
         updates = ", ".join(f"`{c}` = excluded.`{c}`" for c in columns if c != "truck_id")
-        query = f"{sql.insert('truck_sensors_cache', columns)} ON CONFLICT (truck_id) DO UPDATE SET {updates}"
-        await self._write(query, [[r[c] for c in columns] for r in rows])
-
-    async def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
-            return
-        columns = sql.checked_columns(self._columns, table, rows[0])
-        await self._write(sql.insert(table, columns), [[r[c] for c in columns] for r in rows])
-
-    async def clear_dtcs(self, ids: Sequence[int], cleared_at: dt.datetime) -> None:
-        if ids:
-            await self._write(sql.clear_dtcs(len(ids)), [(cleared_at, *ids)])
+        return f"ON CONFLICT (truck_id) DO UPDATE SET {updates}"
