@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8080
 
-.PHONY: demo test lint install services clean
+.PHONY: demo test lint install services browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,15 @@ demo: install
 services: install
 	$(BIN)/python -m tests.services
 
+# The browser tests use Debian's Chromium (Playwright's own download cannot work offline).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation fonts-dejavu-core; }
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install services lint
+test: install services browser lint
 	$(BIN)/python -m pytest
 
 clean:

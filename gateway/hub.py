@@ -118,7 +118,7 @@ class Hub:
     async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
         """Validate, start or reuse pollers, then ack, then a snapshot (or replay) per channel."""
         errors: list[tuple[int, dict]] = []
-        held: list[tuple[int, str, str]] = []  # already subscribed: ok again, idempotent
+        held: list[tuple[int, str, str]] = []  # already subscribed: ok again, with a fresh snapshot
         candidates: list[tuple[int, str, str]] = []
         for index, channel in enumerate(cmd.channels):
             try:
@@ -165,14 +165,14 @@ class Hub:
             watch = self.watches.get(truck_id)
             if watch is None:  # poller ended while we awaited (shutdown): nothing to attach to
                 continue
-            already = truck_id in conn.subscriptions
             if watch.linger is not None:
                 watch.linger.cancel()
                 watch.linger = None
             watch.subscribers.add(conn)
             conn.subscriptions.add(truck_id)
-            if not already or channel in cmd.resume:
-                self._send_initial(conn, watch, cmd.resume.get(channel))
+            # Every ok channel gets its snapshot (or replay), re-subscribed ones too: a client
+            # re-subscribing to recover must not be left without a starting point.
+            self._send_initial(conn, watch, cmd.resume.get(channel))
 
     def _send_initial(self, conn: Connection, watch: Watch, resume: protocol.ResumePoint | None) -> None:
         poller = watch.poller

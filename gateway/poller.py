@@ -135,8 +135,8 @@ class Poller:
             if first:
                 self.first_read.set_result(FirstRead.UNKNOWN)
             else:  # subscribed while the database was down, and the truck turned out not to exist
-                self._publish(self, text_frame(protocol.error(None, protocol.UNKNOWN_TRUCK,
-                                                              f"no truck {self.truck_id!r}; unsubscribed")))
+                self._publish(self, text_frame(protocol.error(
+                    None, protocol.UNKNOWN_TRUCK, f"no truck {self.truck_id!r}; unsubscribed", channel=self.channel)))
             return False
         self.stream = ChannelStream(self.channel, self.epoch, row, now_ms(), self._settings.ring_size)
         if first:

@@ -259,6 +259,13 @@ def pong(id: int) -> bytes:
     return orjson.dumps({"type": "pong", "id": id})
 
 
-def error(id: int | None, code: str, message: str) -> bytes:
-    """Build an ``error`` frame; ``id`` None is sent as ``null`` (id unreadable)."""
-    return orjson.dumps({"type": "error", "id": id, "code": code, "message": message})
+def error(id: int | None, code: str, message: str, channel: str | None = None) -> bytes:
+    """Build an ``error`` frame; ``id`` None is sent as ``null`` (id unreadable).
+
+    ``channel`` names the channel an asynchronous error is about (e.g. a truck found not
+    to exist after a subscribe made while the database was down).
+    """
+    frame: dict[str, Any] = {"type": "error", "id": id, "code": code, "message": message}
+    if channel is not None:
+        frame["channel"] = channel
+    return orjson.dumps(frame)

@@ -59,11 +59,15 @@ def check_truck(request: web.Request, truck_id: str) -> None:
         raise web.HTTPForbidden(reason=f"token does not grant truck {truck_id!r}")
 
 
-def origin_allowed(settings: Settings, origin: str | None) -> bool:
-    """No Origin (not a browser) passes; a browser's must be on the allowlist when one is set."""
+def origin_allowed(settings: Settings, origin: str | None, host: str | None = None) -> bool:
+    """No Origin (not a browser) passes; the gateway's own pages (same host) pass; any other
+    browser origin must be on the allowlist when one is set."""
     if origin is None or not settings.allowed_origins:
         return True
-    return origin.rstrip("/") in settings.allowed_origins
+    origin = origin.rstrip("/")
+    if host and origin.split("://", 1)[-1] == host:
+        return True
+    return origin in settings.allowed_origins
 
 
 class ConnectionCaps:

@@ -16,7 +16,7 @@ from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.core.params import CursorCodec
 from gateway.hub import Hub
-from gateway.server import health, openapi, rest
+from gateway.server import health, openapi, page, rest
 from gateway.server.access import ConnectionCaps, make_auth_middleware
 from gateway.server.errors import json_errors
 from gateway.server.guard import HandshakeGuard
@@ -81,4 +81,5 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/openapi.json", openapi.openapi_handler)
     rest.add_routes(app)
+    page.add_routes(app)
     return app

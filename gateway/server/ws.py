@@ -46,6 +46,7 @@ def limits_of(settings: Settings) -> dict[str, float | int]:
         "send_buffer_bytes": settings.send_buffer_bytes,
         "ring_size": settings.ring_size,
         "idle_timeout_s": settings.idle_timeout,
+        "stale_after_s": settings.stale_after,
     }
 
 
@@ -61,7 +62,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     caps = request.app[CAPS]
-    if not origin_allowed(settings, request.headers.get("Origin")):
+    if not origin_allowed(settings, request.headers.get("Origin"), request.host):
         # Browsers send Origin on every upgrade: a page elsewhere must not ride a user's token.
         return error_response(403, "forbidden", "origin not allowed")
     remote = request.remote or "?"

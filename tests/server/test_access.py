@@ -105,6 +105,8 @@ async def test_origin_allowlist(start_gateway):
     assert await handshake_status(gw, headers={"Origin": "https://evil.example.net"}) == 403
     ws = await gw.connect(headers={"Origin": "https://ops.example.com"})
     await ws.close()
+    ws = await gw.connect(headers={"Origin": gw.url})  # the gateway's own dashboard page
+    await ws.close()
     ws = await gw.connect()  # no Origin: not a browser, token rules alone apply
     await ws.close()
 

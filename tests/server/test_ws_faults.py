@@ -146,7 +146,7 @@ async def test_subscribe_while_database_down_gets_degraded_then_snapshot(start_g
     by_type = {(f["type"], f.get("channel")) for f in later}
     assert ("snapshot", "truck:TX-0001") in by_type and ("status", "truck:TX-0001") in by_type
     error = next(f for f in later if f["type"] == "error")
-    assert error["code"] == "unknown_truck"
+    assert error["code"] == "unknown_truck" and error["channel"] == "truck:NOSUCH-1"
     assert "NOSUCH-1" not in gw.hub.watches
     await ws.close()
     await proxy.stop()

@@ -175,3 +175,21 @@ async def test_late_subscriber_gets_the_cached_snapshot_without_a_read(start_gat
     assert late_snap == snap and gw.store.queries["sensor_row"] == reads
     await first.close()
     await late.close()
+
+
+async def test_resubscribing_a_held_channel_gets_a_fresh_snapshot(start_gateway):
+    gw = await start_gateway(gated=True)
+    ws = await gw.connect()
+    subscribing = asyncio.create_task(gw.subscribe(ws, "truck:TX-0001"))
+    await gw.gated.step()
+    await subscribing
+    first = await recv(ws)
+    gw.execute("UPDATE truck_sensors_cache SET rpm = 1111 WHERE truck_id = 'TX-0001'")
+    await gw.gated.step()
+    await recv(ws)
+    ack = await gw.subscribe(ws, "truck:TX-0001", msg_id=2)
+    assert ack["ok"] == ["truck:TX-0001"]
+    again = await recv(ws)
+    assert again["type"] == "snapshot" and again["epoch"] == first["epoch"] and again["seq"] == 1
+    assert again["data"]["rpm"] == 1111 and gw.hub.subscription_count == 1
+    await ws.close()
