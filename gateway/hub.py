@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.batch import RowBatcher
 from gateway.config import Settings
 from gateway.connection import Connection
 from gateway.core import protocol
@@ -54,9 +55,8 @@ class Hub:
         observe_poll: Callable[[float], None] = lambda s: None,
         observe_push: Callable[[float], None] = lambda s: None,
     ) -> None:
-        self._store = store
         self._settings = settings
-        self._observe_poll = observe_poll
+        self._batcher = RowBatcher(store, observe_poll)
         self._observe_push = observe_push
         self.watches: dict[str, Watch] = {}
         self.connections: set[Connection] = set()
@@ -193,7 +193,7 @@ class Hub:
         if watch is None:
             if self._closing:
                 return FirstRead.UNAVAILABLE
-            poller = Poller(truck_id, self._store, self._settings, self._publish, self._observe_poll)
+            poller = Poller(truck_id, self._batcher.read, self._settings, self._publish)
             watch = Watch(poller)
             self.watches[truck_id] = watch
             poller.task.add_done_callback(lambda _t, p=poller: self._poller_ended(p))
@@ -262,3 +262,4 @@ class Hub:
         self.watches.clear()
         with contextlib.suppress(Exception):
             await asyncio.gather(*(p.stop() for p in pollers))
+        await self._batcher.close()

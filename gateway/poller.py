@@ -1,11 +1,12 @@
 """One task per watched truck: read the row, diff it, publish at most one frame per tick.
 
 A Poller is one life of a channel: its epoch is made when it starts and dies with it, so
-a new poller always begins with a snapshot. Ticks are phase-shifted at random within the
-interval, so a thousand pollers started together do not hit the database in the same
-millisecond. A database error never ends the task: subscribers get ``degraded``, the
-poller backs off exponentially with jitter (capped), and the first good read sends
-``live`` and whatever changed meanwhile.
+a new poller always begins with a snapshot. Ticks sit on a grid of slots across the
+interval (a truck's slot comes from its id), so a thousand pollers do not hit the database
+in the same millisecond, and those sharing a slot share one batched query. A database
+error never ends the task: subscribers get ``degraded``, the poller backs off
+exponentially with jitter (capped), and the first good read sends ``live`` and whatever
+changed meanwhile.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from gateway.config import Settings
 from gateway.core import protocol
 from gateway.core.channels import channel_of
+from gateway.core.rows import Row
 from gateway.core.stream import ChannelStream, reading_age_seconds
 from gateway.core.wsframe import text_frame
-from gateway.store import Store, StoreUnavailable
+from gateway.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+MIN_SLOT_S = 0.05  # tick granularity: pollers of one 50 ms slot share a query
+MAX_SLOTS = 20
 
 
 class FirstRead(Enum):
@@ -49,18 +55,16 @@ class Poller:
     def __init__(
         self,
         truck_id: str,
-        store: Store,
+        read: Callable[[str], Awaitable[Row | None]],
         settings: Settings,
         publish: Callable[[Poller, bytes], None],
-        observe_poll: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.truck_id = truck_id
         self.channel = channel_of(truck_id)
         self.epoch = secrets.token_hex(4)
-        self._store = store
+        self._read_row = read
         self._settings = settings
         self._publish = publish
-        self._observe_poll = observe_poll
         self.stream: ChannelStream | None = None
         self.state = "live"
         self.reason = ""
@@ -79,22 +83,24 @@ class Poller:
         self.state, self.reason = state, reason
         self._publish(self, text_frame(protocol.status(self.channel, state, reason)))
 
-    async def _read(self) -> dict | None:
-        started = time.perf_counter()
-        try:
-            return await self._store.fetch_sensor_row(self.truck_id)
-        finally:
-            self._observe_poll(time.perf_counter() - started)
+    def _first_tick_after(self, now: float) -> float:
+        """This truck's next tick on the shared grid: the interval cut into slots, the truck
+        in a fixed slot (from its id), so trucks spread over the interval while those of one
+        slot wake together and share one query (``gateway.batch``)."""
+        interval = self._settings.poll_interval
+        slots = max(1, min(MAX_SLOTS, round(interval / MIN_SLOT_S)))
+        offset = zlib.crc32(self.truck_id.encode()) % slots * interval / slots
+        tick = (now - offset) // interval * interval + offset
+        return tick + interval if tick <= now else tick
 
     async def _run(self) -> None:
         interval = self._settings.poll_interval
         failures = 0
         loop = asyncio.get_running_loop()
-        next_tick = loop.time() + random.uniform(0, interval)
         first = True
         while True:
             try:
-                row = await self._read()
+                row = await self._read_row(self.truck_id)
             except StoreUnavailable as exc:
                 failures += 1
                 if first:
@@ -106,7 +112,6 @@ class Poller:
                 log.warning("poller %s: %s (try %d)", self.truck_id, exc, failures)
                 delay = min(self._settings.backoff_max, interval * 2 ** min(failures, 16))
                 await asyncio.sleep(random.uniform(delay / 2, delay))
-                next_tick = loop.time()
                 continue
             failures = 0
             if first or self.stream is None:
@@ -122,12 +127,8 @@ class Poller:
             else:
                 self._set_state("degraded", "truck row missing")
             self._check_staleness()
-            next_tick += interval
-            delay = next_tick - loop.time()
-            if delay < 0:  # fell behind (slow database): skip missed ticks, keep the phase
-                next_tick += -delay // interval * interval + interval
-                delay = next_tick - loop.time()
-            await asyncio.sleep(delay)
+            # A slow read skips the ticks it overran instead of bunching up behind them.
+            await asyncio.sleep(self._first_tick_after(loop.time()) - loop.time())
 
     def _start_stream(self, row: dict | None, first: bool) -> bool:
         """Begin the epoch with the first row read; False when the truck does not exist."""

@@ -68,7 +68,7 @@ async def test_many_clients_one_poller_one_read_per_tick_same_bytes(start_gatewa
     assert {s["epoch"] for s in snapshots} == {snapshots[0]["epoch"]}
     assert len(gw.hub.watches) == 1
 
-    reads_before = gw.store.queries["sensor_row"]
+    reads_before = gw.store.queries["sensor_rows"]
     broadcasts_before = gw.hub.counters.broadcasts
     for speed in (10.0, 20.0, 30.0):
         gw.execute("UPDATE truck_sensors_cache SET speed_mph = %s WHERE truck_id = 'CO0681'", (speed,))
@@ -76,7 +76,7 @@ async def test_many_clients_one_poller_one_read_per_tick_same_bytes(start_gatewa
         raw = [await ws.receive(timeout=5) for ws in clients]
         assert len({m.data for m in raw}) == 1  # every client got the same frame
         assert orjson.loads(raw[0].data)["changed"] == {"speed_mph": speed}
-    assert gw.store.queries["sensor_row"] - reads_before == 3  # one read per tick, not per client
+    assert gw.store.queries["sensor_rows"] - reads_before == 3  # one read per tick, not per client
     assert gw.hub.counters.broadcasts - broadcasts_before == 3  # one encoding per change
     await asyncio.gather(*(ws.close() for ws in clients))
 
@@ -168,11 +168,11 @@ async def test_late_subscriber_gets_the_cached_snapshot_without_a_read(start_gat
     await gw.gated.step()
     await subscribing
     snap = await recv(first)
-    reads = gw.store.queries["sensor_row"]
+    reads = gw.store.queries["sensor_rows"]
     late = await gw.connect()
     await gw.subscribe(late, "truck:FL-0208")  # no permit given: a database read would hang here
     late_snap = await recv(late)
-    assert late_snap == snap and gw.store.queries["sensor_row"] == reads
+    assert late_snap == snap and gw.store.queries["sensor_rows"] == reads
     await first.close()
     await late.close()
 

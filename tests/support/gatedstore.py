@@ -1,8 +1,9 @@
 """A real store whose poller reads wait for the test's go-ahead.
 
 It delegates every call to the real store underneath (MariaDB in these tests); only
-``fetch_sensor_row`` is gated, so a test decides exactly when a poll happens instead of
-racing a timer. Everything else (REST reads, writes) passes straight through.
+``fetch_sensor_rows`` (the pollers' batched read) is gated, so a test decides exactly when
+a poll happens instead of racing a timer. Everything else (REST reads, writes) passes
+straight through.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ class GatedStore:
         self.allow(reads)
         await self.wait_reads(target)
 
-    async def fetch_sensor_row(self, truck_id: str) -> Any:
+    async def fetch_sensor_rows(self, truck_ids: list[str]) -> Any:
         await self._permits.acquire()
         try:
-            return await self._inner.fetch_sensor_row(truck_id)
+            return await self._inner.fetch_sensor_rows(truck_ids)
         finally:
             async with self._done:
                 self.reads_done += 1
