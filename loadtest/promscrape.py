@@ -1,0 +1,63 @@
+"""Read a server's Prometheus text at the window's edges, as a cross-check of the client-side counts.
+
+Only sums per metric name are kept (labels added up), which is all the report needs:
+frames sent, queries run by kind in total, slow consumers, open connections. A server
+without ``/metrics`` (or any error) gives an empty dict; scraping is never what fails a run.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+_SCRAPE_TIMEOUT_S = 5.0
+WATCHED = (
+    "gateway_messages_sent_total",
+    "gateway_broadcasts_total",
+    "gateway_db_queries_total",
+    "gateway_slow_consumers_total",
+    "gateway_ws_connections",
+    "gateway_pollers",
+    "gateway_push_latency_seconds_sum",
+    "gateway_push_latency_seconds_count",
+    "reference_messages_sent_total",
+    "reference_ws_connections",
+)
+
+
+def parse(text: str) -> dict[str, float]:
+    """Sum every sample of the watched metrics in a Prometheus text exposition."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_part, _, value = line.rpartition(" ")
+        name = name_part.split("{", 1)[0]
+        if name in WATCHED:
+            try:
+                totals[name] = totals.get(name, 0.0) + float(value)
+            except ValueError:
+                continue
+    return totals
+
+
+async def scrape(session: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
+    """GET ``base_url``/metrics and parse it; an empty dict when that fails."""
+    try:
+        async with session.get(base_url.rstrip("/") + "/metrics",
+                               timeout=aiohttp.ClientTimeout(total=_SCRAPE_TIMEOUT_S)) as resp:
+            if resp.status != 200:
+                return {}
+            return parse(await resp.text())
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
+
+
+def deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Counter increases over the window (``_total``/``_sum``/``_count``) and gauges as last read."""
+    out: dict[str, float] = {}
+    for name, value in after.items():
+        if name.endswith(("_total", "_sum", "_count")):
+            out[name] = round(value - before.get(name, 0.0), 6)
+        else:
+            out[name] = value
+    return out
