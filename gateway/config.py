@@ -92,7 +92,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("max-subscriptions", number(int, 1, 100000), "200", "channels one connection may watch"),
     Option("send-buffer-bytes", number(int, 4096, 1 << 30), str(1 << 20), "bytes queued per slow client"),
     Option("send-timeout", number(float, 0.1, 3600), "10", "seconds a socket may stay unwritable before 4008"),
-    Option("ring-size", number(int, 0, 100000), "256", "recent diffs kept per channel for resume"),
+    Option("ring-size", number(int, 0, 100000), "64", "recent diffs kept per channel for resume"),
     Option("rate-limit", number(float, 0.1, 100000), "20", "client messages per second per connection (sustained)"),
     Option("rate-burst", number(int, 1, 100000), "40", "client messages allowed in a burst"),
     Option("max-violations", number(int, 1, 100000), "20", "bad or excessive messages before closing with 1008"),
@@ -131,7 +131,7 @@ class Settings:
     max_subscriptions: int = 200
     send_buffer_bytes: int = 1 << 20
     send_timeout: float = 10.0
-    ring_size: int = 256
+    ring_size: int = 64
     rate_limit: float = 20.0
     rate_burst: int = 40
     max_violations: int = 20
