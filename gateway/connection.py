@@ -160,6 +160,12 @@ class Connection:
             # close() waits for the buffer to flush, which a stalled peer never allows.
             asyncio.get_running_loop().call_later(_CLOSE_GRACE_S, transport.abort)
 
+    def abort(self) -> None:
+        """Drop the TCP connection now, discarding anything still buffered."""
+        self.closed = True
+        if self._transport is not None:
+            self._transport.abort()  # also after a graceful close() that a stalled peer never lets finish
+
     def cancel_tasks(self) -> None:
         """Stop the flusher when the connection ends (the closer finishes by itself)."""
         self.closed = True

@@ -159,7 +159,14 @@ async def close_all(hub: Hub, code: int = WSCloseCode.GOING_AWAY) -> None:
     conns = list(hub.connections)
     for conn in conns:
         conn.closed = True  # no more frames queue up behind the close
-    await asyncio.gather(
-        *(conn.ws.close(code=code, message=b"server shutting down", drain=False) for conn in conns),
-        return_exceptions=True,
-    )
+    await asyncio.gather(*(_close_within(conn, code) for conn in conns))
+
+
+async def _close_within(conn: Connection, code: int) -> None:
+    """Close one socket in bounded time: aiohttp's close can wait on a full send buffer
+    (a stalled peer) with no timeout of its own, so past the bound the transport is dropped."""
+    try:
+        await asyncio.wait_for(conn.ws.close(code=code, message=b"server shutting down", drain=False),
+                               WS_CLOSE_TIMEOUT_S + 1)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        conn.abort()

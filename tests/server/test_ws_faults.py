@@ -11,6 +11,7 @@ import pytest
 
 from gateway.core.diff import Diff, apply
 from gateway.dburl import parse_db_url
+from gateway.server.ws import WS_CLOSE_TIMEOUT_S, close_all
 from gateway.store import open_store
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 from tests.server.conftest import fresh_row, recv
@@ -96,6 +97,28 @@ async def test_socket_unwritable_past_hard_limit_is_closed_4008(start_gateway):
             await asyncio.wait_for(_until(lambda: gw.hub.counters.slow_consumers["close"] > 0), 5)
     raw.resume()
     assert await asyncio.wait_for(raw.recv_close_code(), 10) == 4008
+    await raw.close()
+
+
+async def test_shutdown_closes_in_bounded_time_even_with_a_stalled_client(start_gateway):
+    gw = await start_gateway(gated=True, send_buffer_bytes=1 << 30, send_timeout=3600)
+    gw.execute("ALTER TABLE truck_sensors_cache ADD COLUMN notes MEDIUMTEXT NULL")
+    raw = await RawWebSocket.connect(*host_port(gw.url), rcvbuf=4096)
+    raw.send(orjson.dumps({"op": "subscribe", "id": 1, "channels": ["truck:TX-0001"]}))
+    await gw.gated.step()
+    raw.pause()
+    healthy = await gw.connect()
+    for i in range(400):
+        if any(c.pending for c in gw.hub.connections):
+            break
+        gw.execute("UPDATE truck_sensors_cache SET notes = %s WHERE truck_id = 'TX-0001'", (str(i % 10) * BIG,))
+        await gw.gated.step()
+    assert any(c.pending for c in gw.hub.connections), "the stalled client never backed up"
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(close_all(gw.hub), 10)
+    assert asyncio.get_running_loop().time() - started < WS_CLOSE_TIMEOUT_S + 2
+    msg = await healthy.receive(timeout=5)
+    assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1001  # the others got their 1001 at once
     await raw.close()
 
 
