@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 
 from gateway.config import Settings
 from gateway.server.app import make_app
-from gateway.server.run import start_site
+from gateway.server.run import settle_gc, start_site
 from gateway.signals import stop_on_signals
 from gateway.simulate import run_simulation, seed_sample_fleet
 from gateway.store import open_store
@@ -29,8 +28,7 @@ async def run_demo(settings: Settings, *, trucks: int, rate: float) -> int:
         simulator = asyncio.create_task(run_simulation(writer, None, trucks, rate, duration=None, stop=stop))
         print(f"listening on http://{settings.host}:{port}", flush=True)
         print(f"dashboard: http://{settings.host}:{port}/   websocket: ws://{settings.host}:{port}/v1/ws", flush=True)
-        gc.collect()
-        gc.freeze()
+        settle_gc()
         await stop.wait()
         log.info("shutting down")
         with contextlib.suppress(Exception):
