@@ -85,7 +85,8 @@ class Hub:
         self.counters.slow_consumers[action] += 1
 
     # -- fan-out -----------------------------------------------------------------------
-    def _publish(self, poller: Poller, frame: bytes) -> None:
+    def _publish(self, poller: Poller, frame: bytes, *, change: bool = False) -> None:
+        """Fan one frame out; ``change`` marks a diff, whose read-to-sent time is observed."""
         watch = self.watches.get(poller.truck_id)
         if watch is None or watch.poller is not poller:
             return
@@ -96,7 +97,7 @@ class Hub:
         self.counters.frames_sent += len(watch.subscribers)
         self.counters.broadcasts += 1
         stream = poller.stream
-        if stream is not None and watch.subscribers:
+        if change and stream is not None and watch.subscribers:  # a status frame has no read time
             self._observe_push(max(0.0, (now_ms() - stream.ts) / 1000))
 
     # -- connections -------------------------------------------------------------------

@@ -57,7 +57,7 @@ class Poller:
         truck_id: str,
         read: Callable[[str], Awaitable[Row | None]],
         settings: Settings,
-        publish: Callable[[Poller, bytes], None],
+        publish: Callable[..., None],
     ) -> None:
         self.truck_id = truck_id
         self.channel = channel_of(truck_id)
@@ -123,7 +123,7 @@ class Poller:
                 if self.state == "degraded":
                     self._set_state("live", "database reachable again")
                 if frame is not None:
-                    self._publish(self, frame)
+                    self._publish(self, frame, change=True)
             else:
                 self._set_state("degraded", "truck row missing")
             self._check_staleness()

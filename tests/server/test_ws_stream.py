@@ -8,6 +8,7 @@ import orjson
 
 from gateway.core.diff import Diff, apply
 from tests.server.conftest import recv
+from tests.server.test_metrics import scrape
 
 
 async def test_welcome_then_ack_then_snapshot_equal_to_row(start_gateway):
@@ -150,6 +151,8 @@ async def test_stale_row_gives_stale_status_once_then_live(start_gateway):
     assert (await recv(ws))["type"] == "snapshot"
     status = await recv(ws)
     assert status["type"] == "status" and status["state"] == "stale" and status["channel"] == "truck:CO0681"
+    # A status frame is no change read from the database: it adds no push-latency sample.
+    assert (await scrape(gw))[("gateway_push_latency_seconds_count", ())] == 0
     await gw.gated.step(2)  # still stale: no second status
     await ws.send_str('{"op": "ping", "id": 1}')
     assert (await recv(ws))["type"] == "pong"
