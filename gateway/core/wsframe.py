@@ -11,7 +11,6 @@ from __future__ import annotations
 import struct
 
 _FIN_TEXT = 0x81
-_FIN_CLOSE = 0x88
 
 
 def _frame(first_byte: int, payload: bytes) -> bytes:
@@ -28,18 +27,3 @@ def _frame(first_byte: int, payload: bytes) -> bytes:
 def text_frame(payload: bytes) -> bytes:
     """A complete, final, unmasked text frame carrying ``payload`` (UTF-8 JSON)."""
     return _frame(_FIN_TEXT, payload)
-
-
-def close_frame(code: int, reason: str = "") -> bytes:
-    """A complete close frame with a status code and a short reason (at most 123 bytes)."""
-    return _frame(_FIN_CLOSE, struct.pack("!H", code) + reason.encode("utf-8")[:123])
-
-
-def payload_of(frame: bytes) -> bytes:
-    """The payload of an unmasked frame built here (for tests and logs)."""
-    length = frame[1] & 0x7F
-    if length == 126:
-        return frame[4:]
-    if length == 127:
-        return frame[10:]
-    return frame[2:]

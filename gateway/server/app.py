@@ -20,7 +20,7 @@ from gateway.server import health, openapi, page, rest
 from gateway.server.access import ConnectionCaps, make_auth_middleware
 from gateway.server.errors import json_errors
 from gateway.server.guard import HandshakeGuard
-from gateway.server.keys import AUTH, CAPS, CURSORS, GUARD, HUB, METRICS, SETTINGS, STORE
+from gateway.server.keys import CAPS, CURSORS, GUARD, HUB, METRICS, SETTINGS, STORE
 from gateway.server.metrics import Metrics, metrics_handler
 from gateway.server.ws import close_all, websocket_handler
 from gateway.store import Store, open_store
@@ -39,7 +39,6 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
     guard = HandshakeGuard(settings.handshake_timeout)
     app = web.Application(middlewares=[guard.middleware, json_errors, make_auth_middleware(authenticator)])
     app[GUARD] = guard
-    app[AUTH] = authenticator
     app[CAPS] = ConnectionCaps(settings)
     if authenticator is None:
         log.warning("no --jwt-secret or --jwt-public-key: the gateway is open to anyone who can reach it")

@@ -11,7 +11,6 @@ from gateway.core.params import CursorCodec
 from gateway.store import Store
 
 if TYPE_CHECKING:
-    from gateway.auth import Authenticator
     from gateway.hub import Hub
     from gateway.server.access import ConnectionCaps
     from gateway.server.guard import HandshakeGuard
@@ -24,4 +23,3 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CURSORS = web.AppKey("cursors", CursorCodec)
 CAPS: web.AppKey[ConnectionCaps] = web.AppKey("caps")
 GUARD: web.AppKey[HandshakeGuard] = web.AppKey("guard")
-AUTH: web.AppKey[Authenticator | None] = web.AppKey("auth")
