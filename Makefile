@@ -10,14 +10,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the package metadata changes.
+# Reinstall only when the package metadata changes. The demo needs the base install only;
+# the tests add the test and load-test extras.
+$(VENV)/.installed-base: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@
+	touch $@ $(VENV)/.installed-base
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.installed-base
 	$(BIN)/gateway demo --port $(PORT)
 
 services: install

@@ -1,24 +1,25 @@
-"""Settings: one frozen dataclass per run, from flags and ``GATEWAY_*`` environment.
+"""Settings: one frozen dataclass per run, each option declared once, as a field.
 
-Every option ``--some-option`` also reads ``GATEWAY_SOME_OPTION``; a flag wins over the
-environment. Values are converted and range-checked by argparse itself (an environment
-value is parsed exactly like the flag), so a bad value anywhere is one line on stderr and
-exit code 2, before anything starts.
+A field's metadata carries its flag text, converter and help; ``gateway.cli`` turns every
+field into ``--some-option`` with the environment twin ``GATEWAY_SOME_OPTION`` (a flag
+wins over the environment). Values are converted and range-checked by the converters
+below, so a bad value anywhere is one line on stderr and exit code 2, before anything
+starts. Converters raise ``argparse.ArgumentTypeError``, which argparse reports as one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gateway.dburl import EMBEDDED_DEFAULT, DbUrl, parse_db_url
+from gateway.store.url import EMBEDDED_DEFAULT, DbUrl, parse_db_url
 
 
-def number(kind: type, low: float | None = None, high: float | None = None) -> Callable:
-    """An argparse type: ``kind`` parsed from text and checked against [low, high]."""
+def number(kind: type, low: float | None = None, high: float | None = None) -> Callable[[str], Any]:
+    """A converter: ``kind`` parsed from text and checked against [low, high]."""
 
     def convert(text: str) -> Any:
         try:
@@ -36,7 +37,7 @@ def number(kind: type, low: float | None = None, high: float | None = None) -> C
 
 
 def duration(text: str) -> float:
-    """An argparse type: seconds, or a number with s, m, h or d (``90``, ``30m``, ``1h``)."""
+    """A converter: seconds, or a number with s, m, h or d (``90``, ``30m``, ``1h``)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     scale = units.get(text[-1:].lower(), 0)
     digits = text[:-1] if scale else text
@@ -49,15 +50,38 @@ def duration(text: str) -> float:
     return value
 
 
-def _db_url(text: str) -> DbUrl:
+def db_url(text: str) -> DbUrl:
+    """A converter: a database URL (``gateway.store.url``)."""
     try:
         return parse_db_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _origins(text: str) -> tuple[str, ...]:
+def origins(text: str) -> tuple[str, ...]:
+    """A converter: a comma-separated list of browser origins."""
     return tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    """A converter: one of ``allowed`` (case-insensitive)."""
+
+    def convert(text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(allowed)}")
+        return value
+
+    convert.__name__ = "choice"
+    return convert
+
+
+def log_level(text: str) -> str:
+    """A converter: DEBUG, INFO, WARNING or ERROR."""
+    value = text.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not DEBUG, INFO, WARNING or ERROR")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,77 +102,48 @@ class Option:
         return "GATEWAY_" + self.dest.upper()
 
 
-DB = Option("db", _db_url, EMBEDDED_DEFAULT, "database URL: mysql://user:pass@host:port/db or sqlite:///file.db")
-
-SERVE_OPTIONS: tuple[Option, ...] = (
-    DB,
-    Option("host", str, "127.0.0.1", "address to listen on"),
-    Option("port", number(int, 0, 65535), "8080", "port to listen on (0 picks a free one)"),
-    Option("poll-interval", number(float, 0.05, 60), "1.0", "seconds between two reads of a watched truck"),
-    Option("linger", number(float, 0, 3600), "5.0", "seconds a poller survives its last subscriber"),
-    Option("stale-after", number(float, 1, 86400), "120", "a row older than this many seconds is 'stale'"),
-    Option("heartbeat", number(float, 1, 3600), "25", "seconds between server pings"),
-    Option("max-frame-bytes", number(int, 64, 1 << 20), "4096", "largest client frame; larger closes with 1009"),
-    Option("max-subscriptions", number(int, 1, 100000), "200", "channels one connection may watch"),
-    Option("send-buffer-bytes", number(int, 4096, 1 << 30), str(1 << 20), "bytes queued per slow client"),
-    Option("send-timeout", number(float, 0.1, 3600), "10", "seconds a socket may stay unwritable before 4008"),
-    Option("ring-size", number(int, 0, 100000), "64", "recent diffs kept per channel for resume"),
-    Option("rate-limit", number(float, 0.1, 100000), "20", "client messages per second per connection (sustained)"),
-    Option("rate-burst", number(int, 1, 100000), "40", "client messages allowed in a burst"),
-    Option("max-violations", number(int, 1, 100000), "20", "bad or excessive messages before closing with 1008"),
-    Option("allowed-origins", _origins, "", "comma-separated browser origins allowed (empty: any)"),
-    Option("jwt-secret", str, "", "HS256 key: when set (or --jwt-public-key), every request needs a bearer token"),
-    Option("jwt-public-key", str, "", "PEM file of an RS256/ES256 public key verifying bearer tokens"),
-    Option("max-connections", number(int, 1, 1_000_000), "20000", "open WebSocket connections in total (503 past it)"),
-    Option("max-connections-per-ip", number(int, 1, 1_000_000), "4096", "open WebSockets per client address (429)"),
-    Option("handshake-timeout", number(float, 0.1, 3600), "10", "seconds a new TCP connection has to send its request"),
-    Option("idle-timeout", number(float, 1, 86400), "300", "seconds a socket with no subscription may stay silent"),
-    Option("cursor-secret", str, "", "key signing REST page cursors (share it between replicas; default: random)"),
-    Option("pool-min", number(int, 0, 1000), "5", "MySQL pool: connections kept open"),
-    Option("pool-max", number(int, 1, 1000), "20", "MySQL pool: most connections"),
-    Option("pool-recycle", number(float, 1, 86400), "3600", "MySQL pool: connection lifetime in s (< wait_timeout)"),
-    Option("query-timeout", number(float, 0.1, 600), "5", "seconds any one query may take"),
-    Option("backoff-max", number(float, 0.1, 3600), "30", "most seconds a failing poller waits between tries"),
-    Option("log-level", str.upper, "INFO", "DEBUG, INFO, WARNING or ERROR"),
-)
-
-
-_EMBEDDED = parse_db_url(EMBEDDED_DEFAULT)
+def setting(default: str, convert: Callable[[str], Any], help: str, *, secret: bool = False) -> Any:
+    """Declare one option as a Settings field: its default is ``convert(default)``."""
+    return field(default=convert(default), repr=not secret,
+                 metadata={"default": default, "convert": convert, "help": help})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything ``gateway serve`` needs, validated once."""
+    """Everything ``gateway serve`` needs, validated once. Each field is one option."""
 
-    db: DbUrl = _EMBEDDED
-    host: str = "127.0.0.1"
-    port: int = 8080
-    poll_interval: float = 1.0
-    linger: float = 5.0
-    stale_after: float = 120.0
-    heartbeat: float = 25.0
-    max_frame_bytes: int = 4096
-    max_subscriptions: int = 200
-    send_buffer_bytes: int = 1 << 20
-    send_timeout: float = 10.0
-    ring_size: int = 64
-    rate_limit: float = 20.0
-    rate_burst: int = 40
-    max_violations: int = 20
-    allowed_origins: tuple[str, ...] = ()
-    jwt_secret: str = field(default="", repr=False)  # never in logs or tracebacks
-    jwt_public_key: str = ""
-    max_connections: int = 20000
-    max_connections_per_ip: int = 4096
-    handshake_timeout: float = 10.0
-    idle_timeout: float = 300.0
-    cursor_secret: str = field(default="", repr=False)
-    pool_min: int = 5
-    pool_max: int = 20
-    pool_recycle: float = 3600.0
-    query_timeout: float = 5.0
-    backoff_max: float = 30.0
-    log_level: str = "INFO"
+    db: DbUrl = setting(  # noqa: RUF009 - the declaration helper returns a dataclasses.field
+        EMBEDDED_DEFAULT, db_url, "database URL: mysql://user:pass@host:port/db or sqlite:///file.db")
+    host: str = setting("127.0.0.1", str, "address to listen on")
+    port: int = setting("8080", number(int, 0, 65535), "port to listen on (0 picks a free one)")
+    poll_interval: float = setting("1.0", number(float, 0.05, 60), "seconds between two reads of a watched truck")
+    linger: float = setting("5.0", number(float, 0, 3600), "seconds a poller survives its last subscriber")
+    stale_after: float = setting("120", number(float, 1, 86400), "a row older than this many seconds is 'stale'")
+    heartbeat: float = setting("25", number(float, 1, 3600), "seconds between server pings")
+    max_frame_bytes: int = setting("4096", number(int, 64, 1 << 20), "largest client frame; larger closes with 1009")
+    max_subscriptions: int = setting("200", number(int, 1, 100000), "channels one connection may watch")
+    send_buffer_bytes: int = setting(str(1 << 20), number(int, 4096, 1 << 30), "bytes queued per slow client")
+    send_timeout: float = setting("10", number(float, 0.1, 3600), "seconds a socket may stay unwritable before 4008")
+    ring_size: int = setting("64", number(int, 0, 100000), "recent diffs kept per channel for resume")
+    rate_limit: float = setting("20", number(float, 0.1, 100000), "client messages per second per connection")
+    rate_burst: int = setting("40", number(int, 1, 100000), "client messages allowed in a burst")
+    max_violations: int = setting("20", number(int, 1, 100000), "bad or excessive messages before closing with 1008")
+    allowed_origins: tuple[str, ...] = setting("", origins, "comma-separated browser origins allowed (empty: any)")
+    jwt_secret: str = setting("", str, "HS256 key: when set (or --jwt-public-key), every request needs a bearer token",
+                              secret=True)
+    jwt_public_key: str = setting("", str, "PEM file of an RS256/ES256 public key verifying bearer tokens")
+    max_connections: int = setting("20000", number(int, 1, 1_000_000), "open WebSockets in total (503 past it)")
+    max_connections_per_ip: int = setting("4096", number(int, 1, 1_000_000), "open WebSockets per client address")
+    handshake_timeout: float = setting("10", number(float, 0.1, 3600), "seconds a connection has to send its request")
+    idle_timeout: float = setting("300", number(float, 1, 86400), "seconds a socket with no subscription may be silent")
+    cursor_secret: str = setting("", str, "key signing REST page cursors (share it between replicas; default: random)",
+                                 secret=True)
+    pool_min: int = setting("5", number(int, 0, 1000), "MySQL pool: connections kept open")
+    pool_max: int = setting("20", number(int, 1, 1000), "MySQL pool: most connections")
+    pool_recycle: float = setting("3600", number(float, 1, 86400), "MySQL pool: connection life in s (< wait_timeout)")
+    query_timeout: float = setting("5", number(float, 0.1, 600), "seconds any one query may take")
+    backoff_max: float = setting("30", number(float, 0.1, 3600), "most seconds a failing poller waits between tries")
+    log_level: str = setting("INFO", log_level, "DEBUG, INFO, WARNING or ERROR")
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Settings:
@@ -157,30 +152,20 @@ class Settings:
         return cls(**{k: v for k, v in vars(ns).items() if k in names})
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage dump), exit code 2."""
+def settings_options() -> tuple[Option, ...]:
+    """Every Settings field as a command-line option, in declaration order."""
+    return tuple(
+        Option(f.name.replace("_", "-"), f.metadata["convert"], f.metadata["default"], f.metadata["help"])
+        for f in fields(Settings)
+    )
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
-
-def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], env: dict[str, str] | None = None) -> None:
-    """Add options whose defaults come from ``GATEWAY_*`` (parsed like the flag)."""
-    environ = os.environ if env is None else env
-    for option in options:
-        parser.add_argument(
-            f"--{option.flag}",
-            dest=option.dest,
-            type=option.convert,
-            default=environ.get(option.env, option.default),
-            help=f"{option.help} [env {option.env}, default {option.default or 'none'}]",
-        )
+SERVE_OPTIONS: tuple[Option, ...] = settings_options()
+DB: Option = SERVE_OPTIONS[0]
 
 
 def check_serve_settings(settings: Settings) -> str | None:
-    """Cross-field checks argparse cannot do; returns the problem or None."""
-    if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        return f"--log-level: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR"
+    """Cross-field checks a single converter cannot do; returns the problem or None."""
     if settings.jwt_secret and settings.jwt_public_key:
         return "give --jwt-secret or --jwt-public-key, not both"
     if settings.jwt_public_key and not os.path.isfile(settings.jwt_public_key):

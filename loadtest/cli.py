@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.config import OneLineParser, number
+from gateway.cli.args import OneLineParser
+from gateway.config import number
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DB_SERVER = "mysql://root@127.0.0.1:3306"

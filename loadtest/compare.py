@@ -49,7 +49,7 @@ def ratios(gateway: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]
 
 async def _gateway_run(args: argparse.Namespace, db_url: str, trucks: list[str], kind: str,
                        server_cpus: str | None) -> dict[str, Any]:
-    from gateway.dburl import parse_db_url
+    from gateway.store.url import parse_db_url
 
     print(f"compare: {kind} load on a fresh gateway", file=sys.stderr, flush=True)
     server = gateway_server(db_url, args.poll_interval, server_cpus, args.gateway_arg)

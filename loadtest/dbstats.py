@@ -16,7 +16,7 @@ from typing import Any
 
 import aiomysql
 
-from gateway.dburl import DbUrl
+from gateway.store.url import DbUrl
 
 COUNTERS = ("Com_select", "Com_insert", "Com_update", "Questions", "Threads_connected")
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import aiomysql
 
-from gateway.dburl import DbUrl
+from gateway.store.url import DbUrl
 from loadtest.motion import DRIVEN_COLUMNS, TruckMotion
 from loadtest.schedule import DriveResult, Schedule, run_schedule
 

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 
 import aiomysql
 
-from gateway.dburl import DbUrl, parse_db_url
-from gateway.fleet import Fleet
+from gateway.sim.fleet import Fleet
+from gateway.store.url import DbUrl, parse_db_url
 
 _INITDB_TIMEOUT_S = 60.0
 

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.dburl import DbUrl, parse_db_url
-from gateway.fleet import Fleet
+from gateway.sim.fleet import Fleet
+from gateway.store.url import DbUrl, parse_db_url
 from loadtest import driver, system
 from loadtest.options import LoadOptions
 from loadtest.procstats import find_pid_by_port

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from gateway.dburl import DbUrl
+from gateway.store.url import DbUrl
 from loadtest import system
 from loadtest.dbstats import DbCounters, StatusSample, rates
 from loadtest.options import CLOSE_ALLOWANCE_S, SPAWN_ALLOWANCE_S, LoadOptions

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import pymysql
 import pytest
 
-from gateway.dburl import DbUrl, parse_db_url
 from gateway.store import Store, open_store
+from gateway.store.url import DbUrl, parse_db_url
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))

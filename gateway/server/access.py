@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.auth import OPEN_GRANT, Authenticator, AuthError, Grant, token_of
 from gateway.config import Settings
+from gateway.server.auth import OPEN_GRANT, Authenticator, AuthError, Grant, token_of
 from gateway.server.responses import error_response
 
 GRANT_KEY = "grant"

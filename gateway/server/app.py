@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
 from gateway.config import Settings
 from gateway.core.params import CursorCodec
-from gateway.hub import Hub
+from gateway.live.hub import Hub
 from gateway.server import health, openapi, page, rest
 from gateway.server.access import ConnectionCaps, make_auth_middleware
+from gateway.server.auth import Authenticator
 from gateway.server.errors import json_errors
 from gateway.server.guard import HandshakeGuard
 from gateway.server.keys import CAPS, CURSORS, GUARD, HUB, METRICS, SETTINGS, STORE

@@ -11,7 +11,7 @@ from gateway.core.params import CursorCodec
 from gateway.store import Store
 
 if TYPE_CHECKING:
-    from gateway.hub import Hub
+    from gateway.live.hub import Hub
     from gateway.server.access import ConnectionCaps
     from gateway.server.guard import HandshakeGuard
     from gateway.server.metrics import Metrics

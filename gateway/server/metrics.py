@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.hub import Hub
+from gateway.live.hub import Hub
 from gateway.server.keys import METRICS
 from gateway.store import Store
 

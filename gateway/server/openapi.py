@@ -16,8 +16,8 @@ import orjson
 from aiohttp import web
 
 from gateway.core.channels import TRUCK_ID_PATTERN
-from gateway.fleet import Fleet
 from gateway.server.rest import SEVERITIES, STATUSES
+from gateway.sim.fleet import Fleet
 
 # The first truck of every sample fleet (``gateway initdb --sample-trucks N``), so a fuzzer
 # fed the examples reaches real rows and not only 404s.

@@ -1,28 +1,43 @@
-"""``gateway serve``: start the app, print where it listens, stop cleanly on a signal."""
+"""Starting the aiohttp site and settling the process once it serves (used by serve and demo)."""
 
 from __future__ import annotations
 
+import errno
 import gc
-import logging
 
 from aiohttp import web
 
-from gateway.config import Settings
-from gateway.server.app import make_app
 from gateway.server.keys import GUARD
-from gateway.signals import stop_on_signals
-
-log = logging.getLogger("gateway")
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving ``app``; returns the runner and the bound port (port 0 picks one)."""
+class PortInUse(Exception):
+    """The address to listen on is taken by another process."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port} is already in use")
+        self.host, self.port = host, port
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> tuple[web.AppRunner, int]:
+    """Start serving ``app``; returns the runner and the bound port (port 0 picks one).
+
+    Raises:
+        PortInUse: the address is taken (the caller reports it in one line).
+    """
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     assert runner.server is not None
     app[GUARD].install(runner.server)
-    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True, reuse_port=reuse_port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port) from None
+        raise
     sockets = site._server.sockets if site._server else []  # the only way to learn the port picked for 0
     bound = sockets[0].getsockname()[1] if sockets else port
     return runner, bound
@@ -40,17 +55,3 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
-
-
-async def serve(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM, then shut down gracefully; returns the exit code."""
-    with stop_on_signals() as stop:
-        runner, port = await start_site(make_app(settings), settings.host, settings.port)
-        print(f"listening on http://{settings.host}:{port}", flush=True)
-        if settings.db.scheme == "sqlite":
-            log.info("using the embedded database %s", settings.db.redacted())
-        settle_gc()
-        await stop.wait()
-        log.info("shutting down")
-        await runner.cleanup()
-    return 0

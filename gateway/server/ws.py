@@ -6,7 +6,7 @@ connection's send path (pre-built frames, direct writes). Reading never stops wh
 socket is open, or aiohttp would never see the pongs that keep the heartbeat alive.
 
 Close codes of our own: 4001 token expired, 4002 idle (no subscription and no message for
-``--idle-timeout``), 4008 slow consumer (``gateway.connection``).
+``--idle-timeout``), 4008 slow consumer (``gateway.server.connection``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import time
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from gateway.config import Settings
-from gateway.connection import Connection
 from gateway.core import protocol
 from gateway.core.protocol import Ping, ProtocolError, Subscribe
 from gateway.core.ratelimit import TokenBucket
-from gateway.hub import Hub
+from gateway.live.hub import Hub
 from gateway.server.access import grant_of, origin_allowed
+from gateway.server.connection import Connection
 from gateway.server.keys import CAPS, HUB, SETTINGS
 from gateway.server.responses import error_response
 

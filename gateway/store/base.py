@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway.core.rows import Row
-from gateway.dburl import DbUrl
+from gateway.store.url import DbUrl
 
 TABLES = ("truck_sensors_cache", "fuel_metrics", "dtc_events", "refuel_events")
 

@@ -23,10 +23,10 @@ import pymysql.converters
 from pymysql.constants import FIELD_TYPE
 
 from gateway.core.rows import Row, json_safe_row
-from gateway.dburl import DbUrl
 from gateway.store import sql
 from gateway.store.base import StoreUnavailable
 from gateway.store.common import SqlStore
+from gateway.store.url import DbUrl
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
-SQL_DIR = Path(__file__).resolve().parent.parent.parent / "sql"
+
+def schema_text(dialect: str) -> str:
+    """The shipped DDL of ``dialect`` (``mysql`` or ``sqlite``), read from the package data.
+
+    The DBA's copy in the repository's ``sql/`` folder is the same text (a test holds them equal).
+    """
+    return resources.files("gateway.store.schema").joinpath(f"{dialect}.sql").read_text(encoding="utf-8")
+
 
 SENSOR_ROW = "SELECT * FROM truck_sensors_cache WHERE truck_id = %s"
 def list_trucks(only: int | None) -> str:
@@ -79,7 +86,7 @@ def insert(table: str, columns: Sequence[str]) -> str:
 
 def schema_statements(dialect: str) -> list[str]:
     """The statements of ``sql/<dialect>.sql``, comments removed, in order."""
-    text = (SQL_DIR / f"{dialect}.sql").read_text(encoding="utf-8")
+    text = schema_text(dialect)
     text = re.sub(r"--[^\n]*", "", text)
     return [s.strip() for s in text.split(";") if s.strip()]
 

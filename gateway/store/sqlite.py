@@ -18,10 +18,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from gateway.core.rows import Row, json_safe_row
-from gateway.dburl import DbUrl
 from gateway.store import sql
 from gateway.store.base import StoreUnavailable
 from gateway.store.common import SqlStore
+from gateway.store.url import DbUrl
 
 T = TypeVar("T")
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"

@@ -13,9 +13,9 @@ import datetime as dt
 import json
 import re
 
-from gateway.auth import mint
-from gateway.dburl import parse_db_url
+from gateway.server.auth import mint
 from gateway.store import open_store
+from gateway.store.url import parse_db_url
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 from tests.support.faultproxy import FaultProxy
 

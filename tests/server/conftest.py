@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from gateway.config import Settings
-from gateway.dburl import DbUrl
-from gateway.hub import Hub
+from gateway.live.hub import Hub
 from gateway.server.app import make_app
 from gateway.server.keys import GUARD, HUB
 from gateway.store import Store, open_store
+from gateway.store.url import DbUrl
 from tests.conftest import admin_connection
 from tests.support.gatedstore import GatedStore
 

@@ -9,7 +9,7 @@ import time
 import aiohttp
 import pytest
 
-from gateway.auth import mint
+from gateway.server.auth import mint
 from tests.server.conftest import recv
 from tests.server.test_ws_faults import host_port
 

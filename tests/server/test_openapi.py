@@ -19,9 +19,9 @@ import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from gateway.config import Settings
-from gateway.fleet import Fleet
 from gateway.server.app import make_app
 from gateway.server.openapi import EXAMPLE_TRUCK
+from gateway.sim.fleet import Fleet
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
 
 GATEWAY = [sys.executable, "-m", "gateway"]

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from gateway.dburl import parse_db_url
 from gateway.store import open_store
+from gateway.store.url import parse_db_url
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 from tests.server.conftest import recv
 from tests.support.faultproxy import FaultProxy

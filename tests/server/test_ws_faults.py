@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from gateway.core.diff import Diff, apply
-from gateway.dburl import parse_db_url
 from gateway.server.ws import WS_CLOSE_TIMEOUT_S, close_all
 from gateway.store import open_store
+from gateway.store.url import parse_db_url
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 from tests.server.conftest import fresh_row, recv
 from tests.support.faultproxy import FaultProxy

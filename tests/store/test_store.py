@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.dburl import parse_db_url
 from gateway.store import StoreUnavailable, open_store
+from gateway.store.url import parse_db_url
 
 T0 = dt.datetime(2026, 11, 22, 10, 0, 0)
 

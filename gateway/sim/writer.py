@@ -1,6 +1,6 @@
 """The fleet's sync worker, played against a store: sample data and a live simulator.
 
-The motion, fuel and fault model lives in ``gateway.fleet`` (pure); this module only
+The motion, fuel and fault model lives in ``gateway.sim.fleet`` (pure); this module only
 turns its steps into store writes. ``run_simulation`` must outlive a database outage:
 a tick that fails with ``StoreUnavailable`` keeps its event rows (history, DTCs, refuels)
 queued for the next tick, while the cache rows are simply superseded by the next upsert.
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.fleet import TRUCK_ID_RE, Fleet, FleetStep
+from gateway.sim.fleet import TRUCK_ID_RE, Fleet, FleetStep
 from gateway.store.base import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

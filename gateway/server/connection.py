@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.auth import OPEN_GRANT, Grant
+from gateway.server.auth import OPEN_GRANT, Grant
 
 log = logging.getLogger(__name__)
 

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 
-from gateway.config import Settings
-from gateway.server.app import make_app
-from gateway.server.run import settle_gc, start_site
-from gateway.signals import stop_on_signals
-from gateway.simulate import run_simulation, seed_sample_fleet
+from gateway.cli.loop import run_async
+from gateway.cli.serve import settings_of
+from gateway.cli.signals import stop_on_signals
+from gateway.config import SERVE_OPTIONS, Option, Settings, number
 from gateway.store import open_store
 
 log = logging.getLogger("gateway")
 
+HELP = "embedded database, sample fleet, simulator and gateway in one process"
+OPTIONS = (*SERVE_OPTIONS, Option("trucks", number(int, 1, 10000), "25", "sample trucks"),
+           Option("rate", number(float, 0.01, 100), "1.0", "updates per truck per second"))
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command with parsed arguments."""
+    return run_async(run_demo(settings_of(parser, args), trucks=args.trucks, rate=args.rate))
+
 
 async def run_demo(settings: Settings, *, trucks: int, rate: float) -> int:
     """Seed the database when it is empty, then run the simulator beside the gateway until a signal."""
+    from gateway.server.app import make_app
+    from gateway.server.run import settle_gc, start_site
+    from gateway.sim.writer import run_simulation, seed_sample_fleet
+
     writer = open_store(settings.db, pool_min=1, pool_max=4, query_timeout=settings.query_timeout)
     await writer.create_schema()
     if not await writer.list_trucks(None, 1):

@@ -8,8 +8,8 @@ from collections import defaultdict
 
 import pytest
 
-from gateway.fleet import ENGINE_STATES, SEVERITIES, TRUCK_ID_RE, Fleet, FleetStep
-from gateway.store.sql import SQL_DIR
+from gateway.sim.fleet import ENGINE_STATES, SEVERITIES, TRUCK_ID_RE, Fleet, FleetStep
+from gateway.store.sql import schema_text
 
 T0 = dt.datetime(2026, 11, 22, 0, 0, 0)
 
@@ -20,7 +20,7 @@ def run(fleet: Fleet, steps: int, dt_s: float, start: dt.datetime = T0) -> list[
 
 def mysql_columns() -> dict[str, dict[str, tuple[str, int, int]]]:
     """Column name -> (type, precision, scale), per table, from the shipped MySQL DDL."""
-    text = (SQL_DIR / "mysql.sql").read_text()
+    text = schema_text("mysql")
     tables: dict[str, dict[str, str]] = {}
     for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\) ENGINE", text, re.S):
         tables[name] = {

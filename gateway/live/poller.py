@@ -86,7 +86,7 @@ class Poller:
     def _first_tick_after(self, now: float) -> float:
         """This truck's next tick on the shared grid: the interval cut into slots, the truck
         in a fixed slot (from its id), so trucks spread over the interval while those of one
-        slot wake together and share one query (``gateway.batch``)."""
+        slot wake together and share one query (``gateway.live.batch``)."""
         interval = self._settings.poll_interval
         slots = max(1, min(MAX_SLOTS, round(interval / MIN_SLOT_S)))
         offset = zlib.crc32(self.truck_id.encode()) % slots * interval / slots

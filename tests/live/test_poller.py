@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config import Settings
-from gateway.poller import MAX_SLOTS, Poller
+from gateway.live.poller import MAX_SLOTS, Poller
 
 
 async def never(truck_id: str):

@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from gateway import batch
-from gateway.batch import RowBatcher
-from gateway.dburl import parse_db_url
+from gateway.live import batch
+from gateway.live.batch import RowBatcher
 from gateway.store import StoreUnavailable, open_store
+from gateway.store.url import parse_db_url
 
 T0 = dt.datetime(2026, 11, 22)
 

@@ -14,14 +14,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.batch import RowBatcher
 from gateway.config import Settings
-from gateway.connection import Connection
 from gateway.core import protocol
 from gateway.core.channels import truck_id_of
 from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
 from gateway.core.wsframe import text_frame
-from gateway.poller import FirstRead, Poller, now_ms
+from gateway.live.batch import RowBatcher
+from gateway.live.poller import FirstRead, Poller, now_ms
+from gateway.server.connection import Connection
 from gateway.store import Store
 
 log = logging.getLogger(__name__)

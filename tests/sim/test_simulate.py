@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.core.rows import format_utc, parse_utc
-from gateway.dburl import parse_db_url
-from gateway.simulate import run_simulation, seed_sample_fleet
+from gateway.sim.writer import run_simulation, seed_sample_fleet
 from gateway.store import Store, StoreUnavailable, open_store
+from gateway.store.url import parse_db_url
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, 0)
 DAY = dt.timedelta(hours=24)
@@ -100,7 +100,7 @@ async def test_simulation_moves_stored_trucks_and_adds_missing_ones(store):
 
 async def test_dtc_clears_are_resolved_to_stored_events(store, monkeypatch):
     # Every hazard fires: each tick clears the active codes and raises a new one.
-    monkeypatch.setattr("gateway.fleet._chance", lambda *args: True)
+    monkeypatch.setattr("gateway.sim.fleet._chance", lambda *args: True)
     ids = ["FL-0001", "CO0681"]
     stats = await run_simulation(store, ids, 0, rate=100, duration=None, stop=asyncio.Event(), max_ticks=3)
     assert stats.dtcs_raised == 6 and stats.dtcs_cleared == 4
