@@ -18,7 +18,7 @@ CHANNEL_PREFIX = "truck:"
 TRUCK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # fullmatch (not `$`, which also matches before a trailing newline) and re.ASCII so the
 # classes can never widen to unicode letters or digits.
-_TRUCK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+_TRUCK_ID_RE = re.compile(TRUCK_ID_PATTERN.removeprefix("^").removesuffix("$"), re.ASCII)
 _MAX_ECHO = 80
 
 

@@ -21,7 +21,7 @@ from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
 from gateway.core.wsframe import text_frame
 from gateway.live.batch import RowBatcher
 from gateway.live.poller import FirstRead, Poller, now_ms
-from gateway.server.connection import Connection
+from gateway.live.subscriber import Subscriber
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Watch:
     """A truck being watched: its poller and who receives its frames."""
 
     poller: Poller
-    subscribers: set[Connection] = field(default_factory=set)
+    subscribers: set[Subscriber] = field(default_factory=set)
     linger: asyncio.TimerHandle | None = None
 
 
@@ -59,7 +59,7 @@ class Hub:
         self._batcher = RowBatcher(store, observe_poll)
         self._observe_push = observe_push
         self.watches: dict[str, Watch] = {}
-        self.connections: set[Connection] = set()
+        self.connections: set[Subscriber] = set()
         self.counters = HubCounters()
         self._closing = False
 
@@ -101,22 +101,22 @@ class Hub:
             self._observe_push(max(0.0, (now_ms() - stream.ts) / 1000))
 
     # -- connections -------------------------------------------------------------------
-    def attach(self, conn: Connection) -> None:
+    def attach(self, conn: Subscriber) -> None:
         self.connections.add(conn)
 
-    def detach(self, conn: Connection) -> None:
+    def detach(self, conn: Subscriber) -> None:
         """Forget a closed connection and release its subscriptions."""
         self.connections.discard(conn)
         for truck_id in list(conn.subscriptions):
             self._leave(conn, truck_id)
         conn.cancel_tasks()
 
-    def send_control(self, conn: Connection, payload: bytes) -> None:
+    def send_control(self, conn: Subscriber, payload: bytes) -> None:
         conn.send(text_frame(payload))
         self.counters.frames_sent += 1
 
     # -- subscribe / unsubscribe -------------------------------------------------------
-    async def subscribe(self, conn: Connection, cmd: Subscribe) -> None:
+    async def subscribe(self, conn: Subscriber, cmd: Subscribe) -> None:
         """Validate, start or reuse pollers, then ack, then a snapshot (or replay) per channel."""
         errors: list[tuple[int, dict]] = []
         held: list[tuple[int, str, str]] = []  # already subscribed: ok again, with a fresh snapshot
@@ -175,7 +175,7 @@ class Hub:
             # re-subscribing to recover must not be left without a starting point.
             self._send_initial(conn, watch, cmd.resume.get(channel))
 
-    def _send_initial(self, conn: Connection, watch: Watch, resume: protocol.ResumePoint | None) -> None:
+    def _send_initial(self, conn: Subscriber, watch: Watch, resume: protocol.ResumePoint | None) -> None:
         poller = watch.poller
         stream = poller.stream
         if stream is not None:
@@ -220,7 +220,7 @@ class Hub:
                 watch.linger.cancel()
             poller.task.cancel()
 
-    def unsubscribe(self, conn: Connection, cmd: Unsubscribe) -> None:
+    def unsubscribe(self, conn: Subscriber, cmd: Unsubscribe) -> None:
         """Leave channels; unknown or invalid names are reported, never fatal."""
         ok: list[str] = []
         errors: list[dict] = []
@@ -234,7 +234,7 @@ class Hub:
             ok.append(channel)
         self.send_control(conn, protocol.ack(cmd.id, "unsubscribe", ok, errors))
 
-    def _leave(self, conn: Connection, truck_id: str) -> None:
+    def _leave(self, conn: Subscriber, truck_id: str) -> None:
         conn.subscriptions.discard(truck_id)
         watch = self.watches.get(truck_id)
         if watch is not None:

@@ -24,6 +24,7 @@ from enum import Enum
 
 from gateway.config import Settings
 from gateway.core import protocol
+from gateway.core import status as st
 from gateway.core.channels import channel_of
 from gateway.core.rows import Row
 from gateway.core.stream import ChannelStream, reading_age_seconds
@@ -66,22 +67,26 @@ class Poller:
         self._settings = settings
         self._publish = publish
         self.stream: ChannelStream | None = None
-        self.state = "live"
-        self.reason = ""
+        self.status = st.INITIAL
         self.first_read: asyncio.Future[FirstRead] = asyncio.get_running_loop().create_future()
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"poller-{truck_id}")
 
+    @property
+    def state(self) -> str:
+        """``live``, ``stale`` or ``degraded`` (``gateway.core.status``)."""
+        return self.status.state
+
     def status_frame(self) -> bytes | None:
         """The current status as a frame, or None while live (the snapshot says enough)."""
-        if self.state == "live":
+        if self.status.state == st.LIVE:
             return None
-        return text_frame(protocol.status(self.channel, self.state, self.reason))
+        return text_frame(protocol.status(self.channel, self.status.state, self.status.reason))
 
-    def _set_state(self, state: str, reason: str) -> None:
-        if state == self.state:
-            return
-        self.state, self.reason = state, reason
-        self._publish(self, text_frame(protocol.status(self.channel, state, reason)))
+    def _enter(self, statuses: list[st.Status]) -> None:
+        """Take the transitions the core decided, one status frame each."""
+        for status in statuses:
+            self.status = status
+            self._publish(self, text_frame(protocol.status(self.channel, status.state, status.reason)))
 
     def _first_tick_after(self, now: float) -> float:
         """This truck's next tick on the shared grid: the interval cut into slots, the truck
@@ -105,10 +110,10 @@ class Poller:
                 failures += 1
                 if first:
                     first = False
-                    self.state, self.reason = "degraded", "database unavailable"
+                    self.status = st.DB_UNAVAILABLE  # no subscriber yet: the ack path sends it
                     self.first_read.set_result(FirstRead.UNAVAILABLE)
                 else:
-                    self._set_state("degraded", "database unavailable")
+                    self._enter(st.after_failure(self.status))
                 log.warning("poller %s: %s (try %d)", self.truck_id, exc, failures)
                 delay = min(self._settings.backoff_max, interval * 2 ** min(failures, 16))
                 await asyncio.sleep(random.uniform(delay / 2, delay))
@@ -120,13 +125,11 @@ class Poller:
                 first = False
             elif row is not None:
                 frame = self.stream.advance(row, now_ms())
-                if self.state == "degraded":
-                    self._set_state("live", "database reachable again")
+                self._after_read()  # "live" again before whatever changed meanwhile
                 if frame is not None:
                     self._publish(self, frame, change=True)
             else:
-                self._set_state("degraded", "truck row missing")
-            self._check_staleness()
+                self._enter(st.after_missing_row(self.status))
             # A slow read skips the ticks it overran instead of bunching up behind them.
             await asyncio.sleep(self._first_tick_after(loop.time()) - loop.time())
 
@@ -140,22 +143,17 @@ class Poller:
                     None, protocol.UNKNOWN_TRUCK, f"no truck {self.truck_id!r}; unsubscribed", channel=self.channel)))
             return False
         self.stream = ChannelStream(self.channel, self.epoch, row, now_ms(), self._settings.ring_size)
+        self._after_read()
         if first:
             self.first_read.set_result(FirstRead.FOUND)
         else:  # recovered after a degraded start: subscribers get the snapshot they are owed
-            self.state, self.reason = "live", ""
-            self._publish(self, text_frame(protocol.status(self.channel, "live", "database reachable again")))
             self._publish(self, self.stream.snapshot_frame())
         return True
 
-    def _check_staleness(self) -> None:
-        if self.stream is None or self.state == "degraded":
-            return
+    def _after_read(self) -> None:
+        assert self.stream is not None
         age = reading_age_seconds(self.stream.row, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        if age is not None and age > self._settings.stale_after:
-            self._set_state("stale", f"no reading for {int(age)} s")
-        elif self.state == "stale":
-            self._set_state("live", "reporting again")
+        self._enter(st.after_read(self.status, age, self._settings.stale_after))
 
     async def stop(self) -> None:
         """Cancel the task and wait for it."""

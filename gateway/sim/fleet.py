@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TRUCK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+from gateway.core.channels import is_valid_truck_id
+
 ENGINE_STATES = ("driving", "idle", "parked")
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -166,14 +166,14 @@ class Fleet:
         """Add a fresh truck (or return the one already there).
 
         Raises:
-            ValueError: the id does not match ``TRUCK_ID_RE``.
+            ValueError: the id breaks the truck-id rule (``gateway.core.channels``).
         """
         if truck_id not in self.trucks:
             self.trucks[truck_id] = self._new_truck(truck_id)
         return self.trucks[truck_id]
 
     def _new_truck(self, truck_id: str) -> TruckState:
-        if not TRUCK_ID_RE.match(truck_id):
+        if not is_valid_truck_id(truck_id):
             raise ValueError(f"invalid truck id {truck_id!r}")
         rng = random.Random(f"{self.seed}:{truck_id}")
         lat, lon = rng.choice(_HUBS)

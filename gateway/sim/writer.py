@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.sim.fleet import TRUCK_ID_RE, Fleet, FleetStep
+from gateway.core.channels import is_valid_truck_id
+from gateway.sim.fleet import Fleet, FleetStep
 from gateway.store.base import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ async def _build_fleet(store: Store, truck_ids: Sequence[str] | None, n: int, se
     """A fleet that continues the stored trucks where they are, topped up to ``n`` new ones."""
     if truck_ids is None:
         # Ids another writer made that the gateway would reject anyway are not driven.
-        ids = [i for i in await _existing_ids(store) if TRUCK_ID_RE.match(i)]
+        ids = [i for i in await _existing_ids(store) if is_valid_truck_id(i)]
         if len(ids) < n:
             ids += Fleet.make_ids(n - len(ids), exclude=ids)
     else:

@@ -8,7 +8,8 @@ from collections import defaultdict
 
 import pytest
 
-from gateway.sim.fleet import ENGINE_STATES, SEVERITIES, TRUCK_ID_RE, Fleet, FleetStep
+from gateway.core.channels import is_valid_truck_id
+from gateway.sim.fleet import ENGINE_STATES, SEVERITIES, Fleet, FleetStep
 from gateway.store.sql import schema_text
 
 T0 = dt.datetime(2026, 11, 22, 0, 0, 0)
@@ -40,7 +41,7 @@ def long_run() -> tuple[Fleet, list[FleetStep]]:
 
 def test_ids_are_valid_distinct_and_stable():
     ids = Fleet.make_ids(300)
-    assert all(TRUCK_ID_RE.match(i) for i in ids)
+    assert all(is_valid_truck_id(i) for i in ids)
     assert len(set(ids)) == 300
     assert Fleet.make_ids(20) == ids[:20]
     assert any(i.startswith("FL-") for i in ids) and any(re.fullmatch(r"CO\d{4}", i) for i in ids)
