@@ -6,7 +6,7 @@ import argparse
 import os
 from collections.abc import Iterable
 
-from gateway.config import Option
+from gateway.config import Option, number
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,3 +27,8 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], env:
             default=environ.get(option.env, option.default),
             help=f"{option.help} [env {option.env}, default {option.default or 'none'}]",
         )
+
+
+# Shared by ``simulate`` and ``demo``.
+HISTORY_INTERVAL = Option("history-interval", number(float, 0, 86400), "60",
+                          "seconds between two fuel_metrics rows of a truck (0: every update)")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 
+from gateway.cli.args import HISTORY_INTERVAL
 from gateway.cli.loop import run_async
 from gateway.cli.serve import settings_of
 from gateway.cli.signals import stop_on_signals
@@ -17,15 +18,16 @@ log = logging.getLogger("gateway")
 
 HELP = "embedded database, sample fleet, simulator and gateway in one process"
 OPTIONS = (*SERVE_OPTIONS, Option("trucks", number(int, 1, 10000), "25", "sample trucks"),
-           Option("rate", number(float, 0.01, 100), "1.0", "updates per truck per second"))
+           Option("rate", number(float, 0.01, 100), "1.0", "updates per truck per second"), HISTORY_INTERVAL)
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Run the command with parsed arguments."""
-    return run_async(run_demo(settings_of(parser, args), trucks=args.trucks, rate=args.rate))
+    return run_async(run_demo(settings_of(parser, args), trucks=args.trucks, rate=args.rate,
+                                     history_interval=args.history_interval))
 
 
-async def run_demo(settings: Settings, *, trucks: int, rate: float) -> int:
+async def run_demo(settings: Settings, *, trucks: int, rate: float, history_interval: float = 60.0) -> int:
     """Seed the database when it is empty, then run the simulator beside the gateway until a signal."""
     from gateway.server.app import make_app
     from gateway.server.run import settle_gc, start_site
@@ -38,7 +40,8 @@ async def run_demo(settings: Settings, *, trucks: int, rate: float) -> int:
         await seed_sample_fleet(writer, trucks)
     with stop_on_signals() as stop:
         runner, port = await start_site(make_app(settings), settings.host, settings.port)
-        simulator = asyncio.create_task(run_simulation(writer, None, trucks, rate, duration=None, stop=stop))
+        simulator = asyncio.create_task(run_simulation(writer, None, trucks, rate, duration=None, stop=stop,
+                                                    history_interval=history_interval))
         print(f"listening on http://{settings.host}:{port}", flush=True)
         print(f"dashboard: http://{settings.host}:{port}/   websocket: ws://{settings.host}:{port}/v1/ws", flush=True)
         settle_gc()

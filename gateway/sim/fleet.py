@@ -140,9 +140,18 @@ def _approach(value: float, target: float, dt_s: float, tau_s: float) -> float:
 class Fleet:
     """A deterministic fleet of trucks advanced in steps of simulated time."""
 
-    def __init__(self, truck_ids: Sequence[str], seed: int = 0, start: dt.datetime | None = None) -> None:
-        """Create fresh trucks for ``truck_ids`` at time ``start`` (naive UTC; default: now)."""
+    def __init__(
+        self, truck_ids: Sequence[str], seed: int = 0, start: dt.datetime | None = None, *,
+        history_interval_s: float = 60.0,
+    ) -> None:
+        """Create fresh trucks for ``truck_ids`` at time ``start`` (naive UTC; default: now).
+
+        ``history_interval_s`` is how often a truck appends a ``fuel_metrics`` row: a real
+        sync worker keeps about one a minute, while the cache row changes every step.
+        """
         self.seed = seed
+        self.history_interval_s = history_interval_s
+        self._last_history: dict[str, dt.datetime] = {}
         self.now = start if start is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.trucks: dict[str, TruckState] = {}
         for truck_id in truck_ids:
@@ -359,17 +368,33 @@ class Fleet:
         if len(t.active_dtcs) < 4 and _chance(rng, per_hour, dt_s):
             code, spn, fmi, severity, description, _ = rng.choices(DTC_CATALOG, weights=_DTC_WEIGHTS)[0]
             if code not in t.active_dtcs:
-                t.active_dtcs.append(code)
-                out.dtc_events.append({
-                    "truck_id": t.truck_id, "timestamp_utc": now, "dtc_code": code, "spn": spn, "fmi": fmi,
-                    "severity": severity, "status": "active", "description": description, "cleared_at": None,
-                })
+                self._raise(t, now, (code, spn, fmi, severity, description), out)
         t.active_dtc_count = len(t.active_dtcs)
+
+    def _raise(self, t: TruckState, now: dt.datetime, entry: tuple[str, int, int, str, str], out: FleetStep) -> None:
+        code, spn, fmi, severity, description = entry
+        t.active_dtcs.append(code)
+        t.active_dtc_count = len(t.active_dtcs)
+        out.dtc_events.append({
+            "truck_id": t.truck_id, "timestamp_utc": now, "dtc_code": code, "spn": spn, "fmi": fmi,
+            "severity": severity, "status": "active", "description": description, "cleared_at": None,
+        })
+
+    def showcase(self, truck_id: str, now: dt.datetime) -> FleetStep:
+        """Give one truck a refuel and an active critical DTC now: example data that documentation can rely on."""
+        t = self.trucks[truck_id]
+        out = FleetStep()
+        self._refuel(t, now, out)
+        critical = next(e for e in DTC_CATALOG if e[3] == "critical")
+        if critical[0] not in t.active_dtcs:
+            self._raise(t, now, critical[:5], out)
+        return out
 
     def step(self, now: dt.datetime, dt_s: float) -> FleetStep:
         """Advance every truck by ``dt_s`` seconds to ``now`` and return the rows that produces.
 
-        Every truck reports a cache row and a ``fuel_metrics`` row; DTC raises, DTC clears
+        Every truck reports a cache row, and a ``fuel_metrics`` row once per
+        ``history_interval_s``; DTC raises, DTC clears
         (as ``(truck_id, dtc_code)`` for the writer to resolve to ids) and refuels only when
         they happen.
         """
@@ -379,12 +404,17 @@ class Fleet:
         for t in self.trucks.values():
             self._advance(t, now, dt_s, out)
             metrics = t.values(METRIC_FIELDS)
+            # The sync worker writes the row (updated_at, never in the future) data_age_seconds
+            # after the truck took the reading (timestamp).
+            read_at = now - dt.timedelta(seconds=t.data_age_seconds)
             out.sensor_rows.append({
-                "truck_id": t.truck_id, "timestamp": now, "data_age_seconds": t.data_age_seconds,
+                "truck_id": t.truck_id, "timestamp": read_at, "data_age_seconds": t.data_age_seconds,
                 **metrics, "heading_deg": round(t.heading_deg, 1) % 360, "active_dtc_count": t.active_dtc_count,
-                # The sync worker writes the row data_age_seconds after the reading was taken.
-                "updated_at": now + dt.timedelta(seconds=t.data_age_seconds),
+                "updated_at": now,
             })
-            out.fuel_metrics.append({"truck_id": t.truck_id, "timestamp_utc": now, **metrics})
+            last = self._last_history.get(t.truck_id)
+            if last is None or (now - last).total_seconds() >= self.history_interval_s:
+                self._last_history[t.truck_id] = now
+                out.fuel_metrics.append({"truck_id": t.truck_id, "timestamp_utc": read_at, **metrics})
         self.now = now
         return out

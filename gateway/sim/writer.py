@@ -81,7 +81,7 @@ async def seed_sample_fleet(
     if not ids:
         return
     steps = max(1, int(history_hours * 3600 // history_step_s))
-    fleet = Fleet(ids, seed, start=now - dt.timedelta(seconds=steps * history_step_s))
+    fleet = Fleet(ids, seed, start=now - dt.timedelta(seconds=steps * history_step_s), history_interval_s=0)
     metrics: list[dict[str, Any]] = []
     dtcs: list[dict[str, Any]] = []
     active: dict[tuple[str, str], dict[str, Any]] = {}
@@ -100,6 +100,13 @@ async def seed_sample_fleet(
             row = active.pop(key, None)
             if row is not None:
                 row["status"], row["cleared_at"] = "cleared", at
+        if k == 0:
+            # The first sample truck (the one every example names) always has a refuel and an
+            # active critical DTC, so the documented REST calls return data.
+            extra = fleet.showcase(ids[0], at)
+            step.sensor_rows = fleet.step(at, 0).sensor_rows
+            refuels.extend(extra.refuel_events)
+            dtcs.extend(extra.dtc_events)
         if len(metrics) >= BATCH_ROWS:
             await _insert_batched(store, "fuel_metrics", metrics)
             metrics = []
@@ -124,7 +131,9 @@ async def _existing_ids(store: Store) -> list[str]:
         after = page[-1]["truck_id"]
 
 
-async def _build_fleet(store: Store, truck_ids: Sequence[str] | None, n: int, seed: int, now: dt.datetime) -> Fleet:
+async def _build_fleet(
+    store: Store, truck_ids: Sequence[str] | None, n: int, seed: int, now: dt.datetime, history_interval: float,
+) -> Fleet:
     """A fleet that continues the stored trucks where they are, topped up to ``n`` new ones."""
     if truck_ids is None:
         # Ids another writer made that the gateway would reject anyway are not driven.
@@ -133,7 +142,7 @@ async def _build_fleet(store: Store, truck_ids: Sequence[str] | None, n: int, se
             ids += Fleet.make_ids(n - len(ids), exclude=ids)
     else:
         ids = list(truck_ids)
-    fleet = Fleet([], seed, start=now)
+    fleet = Fleet([], seed, start=now, history_interval_s=history_interval)
     for i in range(0, len(ids), _PAGE):
         chunk = ids[i : i + _PAGE]
         rows = await store.fetch_sensor_rows(chunk)
@@ -211,13 +220,15 @@ async def run_simulation(
     stop: asyncio.Event,
     seed: int = 0,
     max_ticks: int | None = None,
+    history_interval: float = 60.0,
 ) -> SimStats:
     """Drive the fleet in real time until ``stop`` is set, ``duration`` seconds pass or ``max_ticks`` ran.
 
     Each tick (``rate`` per second) advances the model by the wall-clock time since the
     last one and writes one upsert of every truck's cache row, their ``fuel_metrics``
     rows and any DTC and refuel events. With ``truck_ids`` None the stored trucks are
-    driven from their current rows, and fresh trucks are added up to ``n``. A database
+    driven from their current rows, and fresh trucks are added up to ``n``. Each truck appends
+    a ``fuel_metrics`` row every ``history_interval`` seconds (0: every tick). A database
     outage costs log lines, not the simulator: writes resume when it is back.
     """
     if rate <= 0:
@@ -241,7 +252,7 @@ async def run_simulation(
     while not finished():
         try:
             if fleet is None:
-                fleet = await _build_fleet(store, truck_ids, n, seed, _utcnow())
+                fleet = await _build_fleet(store, truck_ids, n, seed, _utcnow(), history_interval)
                 log.info("simulating %d trucks at %g updates/s", len(fleet.trucks), rate)
             # Times must move forward even if the wall clock steps back or ticks come very close.
             now = max(_utcnow(), fleet.now + dt.timedelta(milliseconds=1))

@@ -149,3 +149,16 @@ async def test_demo_streams_the_simulated_fleet_and_stops_on_ctrl_c(tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_a_port_in_use_is_one_line_with_the_fix(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command, extra in (("serve", ()), ("demo", ("--trucks", "2"))):
+            result = run(command, "--port", port, "--db", f"sqlite:///{tmp_path}/{command}.db", "--log-level", "ERROR",
+                         *extra)
+            assert_one_line_error(result, 1, f"127.0.0.1:{port}", "in use", "--port", "make demo PORT=")

@@ -169,3 +169,17 @@ def test_active_dtc_count_matches_raises_and_clears(long_run):
         for row in step.sensor_rows:
             assert row["active_dtc_count"] == len(active[row["truck_id"]])
     assert cleared > 0
+
+
+def test_history_rows_come_once_per_interval_and_rows_are_never_written_ahead_of_time():
+    ids = Fleet.make_ids(4)
+    fleet = Fleet(ids, seed=2, start=T0, history_interval_s=60)
+    history = 0
+    for second in range(1, 181):
+        now = T0 + dt.timedelta(seconds=second)
+        step = fleet.step(now, 1.0)
+        history += len(step.fuel_metrics)
+        for row in step.sensor_rows:
+            assert row["updated_at"] == now  # the write's own time, never ahead of it
+            assert row["timestamp"] == now - dt.timedelta(seconds=row["data_age_seconds"])
+    assert history == 3 * len(ids)  # seconds 1, 61 and 121: one a minute per truck

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.core.rows import format_utc, parse_utc
+from gateway.sim.fleet import Fleet
 from gateway.sim.writer import run_simulation, seed_sample_fleet
 from gateway.store import Store, StoreUnavailable, open_store
 from gateway.store.url import parse_db_url
@@ -61,7 +62,9 @@ async def test_seed_gives_trucks_with_a_day_of_history(store):
     events = 0
     for truck_id in ids:
         row = rows[truck_id]
-        assert row["timestamp"] == format_utc(NOW)
+        # The row was written at NOW, data_age_seconds after the reading it carries.
+        assert row["updated_at"] == format_utc(NOW)
+        assert row["timestamp"] == format_utc(NOW - dt.timedelta(seconds=row["data_age_seconds"]))
         history = await store.history(truck_id, NOW - DAY, NOW + dt.timedelta(seconds=1), None, 5000)
         assert len(history) == 24 * 12
         assert history[-1]["odometer_mi"] == row["odometer_mi"]
@@ -83,7 +86,8 @@ async def test_simulation_moves_stored_trucks_and_adds_missing_ones(store):
     seeded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
     await seed_sample_fleet(store, 3, now=seeded_at, history_hours=1)
     before = await store.fetch_sensor_rows(await truck_ids(store))
-    stats = await run_simulation(store, None, 5, rate=50, duration=None, stop=asyncio.Event(), max_ticks=3)
+    stats = await run_simulation(store, None, 5, rate=50, duration=None, stop=asyncio.Event(), max_ticks=3,
+                                 history_interval=0)
     assert stats.ticks == 3 and stats.failed_ticks == 0
     assert stats.rows_written >= 3 * (5 + 5)
     ids = await truck_ids(store)
@@ -112,7 +116,8 @@ async def test_dtc_clears_are_resolved_to_stored_events(store, monkeypatch):
 
 async def test_simulation_survives_a_database_outage(store, caplog):
     flaky = FlakyStore(store, failures=2)
-    stats = await run_simulation(flaky, ["FL-0001"], 1, rate=100, duration=None, stop=asyncio.Event(), max_ticks=4)
+    stats = await run_simulation(flaky, ["FL-0001"], 1, rate=100, duration=None, stop=asyncio.Event(), max_ticks=4,
+                                 history_interval=0)
     assert stats.ticks == 4 and stats.failed_ticks == 2
     assert "database unavailable" in caplog.text
     # History of the ticks the outage hit is written once the database is back.
@@ -128,3 +133,11 @@ async def test_simulation_stops_on_event_and_duration(store):
     stats = await run_simulation(store, None, 2, rate=100, duration=0.05, stop=asyncio.Event())
     assert 1 <= stats.ticks <= 10
     assert len(await truck_ids(store)) == 2
+
+
+async def test_the_example_truck_has_an_active_critical_dtc_and_a_refuel(store):
+    await seed_sample_fleet(store, 3, now=NOW, history_hours=2)
+    example = Fleet.make_ids(1)[0]
+    critical = await store.dtc_events(example, ["active"], ["critical"], None, 10)
+    assert critical and (await store.fetch_sensor_row(example))["active_dtc_count"] >= 1
+    assert await store.refuel_events(example, NOW - DAY, NOW + dt.timedelta(seconds=1), 10)
