@@ -1,7 +1,7 @@
 """What a WebSocket client checks in every frame: order, gaps, resyncs, latencies, driven writes.
 
 Pure bookkeeping, no I/O: the socket loop hands decoded frames in with the time they
-arrived. Rules it holds the server to (SPEC §4):
+arrived. Rules it holds the server to (docs/PROTOCOL.md):
 - each channel's first data frame is a ``snapshot``; a ``diff`` before it is an error;
 - within an epoch a diff's seq is exactly the previous seq + 1, else it is a *seq gap*;
 - any later snapshot of a channel is a *resync* (slow-consumer recovery or a new epoch).

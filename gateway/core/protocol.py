@@ -1,4 +1,4 @@
-"""WebSocket protocol v1: parsing client frames and building server frames (SPEC §4).
+"""WebSocket protocol v1: parsing client frames and building server frames (docs/PROTOCOL.md).
 
 Rules:
 - ``parse_client_frame`` raises ``ProtocolError`` and nothing else, whatever it is given.

@@ -1,6 +1,6 @@
 """Database values to JSON-safe values, in one place.
 
-Rules (SPEC §2): DECIMAL becomes a JSON number (float), DATETIME an ISO 8601 UTC string
+Rules (JSON values of rows): DECIMAL becomes a JSON number (float), DATETIME an ISO 8601 UTC string
 ending in ``Z`` (microseconds only when present), NULL ``None``. A naive datetime is read
 as UTC because the fleet stores every time in UTC. Bytes become text when they are UTF-8,
 base64 otherwise, so no column can make a frame unencodable.
@@ -51,7 +51,7 @@ def parse_utc(text: str) -> dt.datetime:
 
 
 def json_safe(value: Any) -> Any:
-    """Turn one database value into a value orjson renders as SPEC §2 says."""
+    """Turn one database value into a value orjson renders as the JSON value rules say."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Decimal):

@@ -1,6 +1,6 @@
 """One life (epoch) of a channel: the current row, its seq, recent diffs, cached frames.
 
-Rules (SPEC §4): a new epoch starts at seq 0 with a snapshot; every change of the row is
+Rules (docs/PROTOCOL.md): a new epoch starts at seq 0 with a snapshot; every change of the row is
 exactly one diff with seq + 1; an unchanged row produces nothing; a diff frame is encoded
 once, as a complete WebSocket frame, and the same bytes go to every subscriber and into
 the resume ring. Applying the ring's diffs after ``seq`` to the snapshot at ``seq`` gives

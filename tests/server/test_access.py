@@ -1,4 +1,4 @@
-"""Tokens, origins and connection limits on a live gateway (SPEC §6, issue: access control)."""
+"""Tokens, origins and connection limits on a live gateway (README: access control)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document (SPEC §5): it lists exactly the app's routes, and a live gateway keeps to it.
+"""The OpenAPI document (README: endpoints): it lists exactly the app's routes, and a live gateway keeps to it.
 
 The second test is the contract test ``make test`` runs: a real ``gateway serve`` on a sample
 fleet in MariaDB, fuzzed by the schemathesis CLI, every status code, content type and body

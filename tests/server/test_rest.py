@@ -1,4 +1,4 @@
-"""REST endpoints against MariaDB with known rows (SPEC §5)."""
+"""REST endpoints against MariaDB with known rows (README: endpoints)."""
 
 from __future__ import annotations
 

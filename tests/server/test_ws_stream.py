@@ -1,4 +1,4 @@
-"""The live push path against MariaDB: snapshot, diffs, fan-out, resume (SPEC §4)."""
+"""The live push path against MariaDB: snapshot, diffs, fan-out, resume (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Alerts of the ``alerts`` channel (SPEC §10), derived in pure code.
+"""Alerts of the ``alerts`` channel (docs/PROTOCOL.md), derived in pure code.
 
 - ``events``: the ``Event`` value, its kinds, ``AlertConfig`` and the ``event`` frame.
 - ``dtc``, ``refuel``, ``sensor``: one rule set each (DTC rows; refuel rows and level

@@ -2,7 +2,7 @@
 
 Rules:
 - An ``Event`` is plain data: ``kind``, ``truck_id``, ``ts`` (int ms since the Unix epoch:
-  the server time the event was derived, as for every frame of SPEC §4) and ``data``, a
+  the server time the event was derived, as for every frame of the protocol) and ``data``, a
   dict that orjson can always encode (row values go through ``gateway.core.rows``).
 - Times are kept in whole microseconds (``*_us``) inside the deriver so the staleness test
   gives exactly the answer ``gateway.core.stream.reading_age_seconds`` gives.

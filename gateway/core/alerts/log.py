@@ -3,7 +3,7 @@
 Rules:
 - Within one epoch every event gets seq + 1 and is encoded once (``payload``), as the
   other channels' diffs are; the ring keeps the last ``size`` events, contiguous in seq.
-- ``replay`` is resume (SPEC §4): every event after the client's seq when the epoch still
+- ``replay`` is resume (docs/PROTOCOL.md): every event after the client's seq when the epoch still
   lives and the ring still holds all of them, else None (the client missed some).
 - ``page`` is ``GET /v1/alerts``: events after a cursor, oldest first, filtered by time
   and by the caller's grant; ``next_after`` is the cursor of the next page, None when no
