@@ -254,6 +254,11 @@ def status(channel: str, state: str, reason: str) -> bytes:
     return orjson.dumps({"type": "status", "channel": channel, "state": state, "reason": reason})
 
 
+def position(channel: str, epoch: str, seq: int) -> bytes:
+    """A multiplexed channel's position (``fleet``): what to send in ``resume`` after a reconnect."""
+    return orjson.dumps({"type": "position", "channel": channel, "epoch": epoch, "seq": seq})
+
+
 def pong(id: int) -> bytes:
     """Build the ``pong`` answering a ping with the same id."""
     return orjson.dumps({"type": "pong", "id": id})

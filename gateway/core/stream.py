@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.core import protocol
-from gateway.core.diff import diff
+from gateway.core.diff import Diff, apply, diff
 from gateway.core.protocol import ResumePoint
 from gateway.core.wsframe import text_frame
 
@@ -29,11 +29,11 @@ class ChannelStream:
 
     __slots__ = ("_body", "_ring", "_snapshot", "channel", "epoch", "row", "seq", "ts")
 
-    def __init__(self, channel: str, epoch: str, row: Row, ts: int, ring_size: int) -> None:
+    def __init__(self, channel: str, epoch: str, row: Row, ts: int, ring_size: int, seq: int = 0) -> None:
         self.channel = channel
         self.epoch = epoch
         self.row = row
-        self.seq = 0
+        self.seq = seq
         self.ts = ts
         self._ring: deque[tuple[int, bytes]] = deque(maxlen=ring_size)
         self._snapshot: bytes | None = None
@@ -53,6 +53,32 @@ class ChannelStream:
         if self._ring.maxlen:
             self._ring.append((self.seq, frame))
         return frame
+
+    def adopt(self, seq: int, ts: int, payload: bytes) -> bytes | None:
+        """Take a diff made by this epoch's reader elsewhere (a cluster relay's copy).
+
+        ``payload`` is the diff frame's JSON exactly as the reader encoded it, so every
+        process sends the same bytes. Returns the wire frame, or None when ``seq`` is not
+        the next one (the caller fills the gap or resyncs).
+        """
+        if seq != self.seq + 1:
+            return None
+        change = orjson.loads(payload)
+        self.row = apply(self.row, Diff(change.get("changed", {}), change.get("removed", [])))
+        self.seq = seq
+        self.ts = ts
+        self._snapshot = None
+        self._body = None
+        frame = text_frame(payload)
+        if self._ring.maxlen:
+            self._ring.append((seq, frame))
+        return frame
+
+    def preload(self, diffs: list[tuple[int, bytes]]) -> None:
+        """Fill the resume ring with diff payloads of seq <= the current one (a relay joining mid-epoch)."""
+        for seq, payload in diffs:
+            if seq <= self.seq and self._ring.maxlen and (not self._ring or seq > self._ring[-1][0]):
+                self._ring.append((seq, text_frame(payload)))
 
     def snapshot_frame(self) -> bytes:
         """The whole current row as a snapshot frame, encoded once per seq."""
