@@ -76,10 +76,17 @@ class Hub:
         return watch.poller.stream.row_body()
 
     def snapshot_of(self, truck_id: str) -> bytes | None:
-        """A fresh snapshot frame of a watched truck (used to resync slow consumers)."""
+        """A fresh snapshot of a watched truck, and its status when not live (to resync slow consumers).
+
+        The resync drops the client's queued frames of the channel, status frames among them,
+        so the status goes along: a stale or degraded truck must not look live after a resync.
+        """
         watch = self.watches.get(truck_id)
         stream = watch.poller.stream if watch else None
-        return stream.snapshot_frame() if stream else None
+        if stream is None:
+            return None
+        status = watch.poller.status_frame()
+        return stream.snapshot_frame() + status if status else stream.snapshot_frame()
 
     def count_slow(self, action: str) -> None:
         self.counters.slow_consumers[action] += 1

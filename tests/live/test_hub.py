@@ -17,7 +17,7 @@ from gateway.core.protocol import ResumePoint, Subscribe, Unsubscribe
 from gateway.live.hub import Hub
 from gateway.server.auth import Grant
 from tests.support.memorystore import MemoryStore
-from tests.support.recording import RecordingConnection
+from tests.support.recording import RecordingConnection, payload_of
 
 SETTINGS = Settings(poll_interval=0.05, linger=0.05, ring_size=8)
 
@@ -141,3 +141,16 @@ async def test_the_poller_stops_a_linger_after_its_last_subscriber(hub_and_store
     await asyncio.wait([poller.task], timeout=5)  # ended by the linger timer, not by the test
     assert poller.task.cancelled()
     assert hub.watches == {}
+
+
+async def test_a_resync_snapshot_carries_the_status_of_a_truck_that_is_not_live(hub_and_store):
+    hub, store = hub_and_store
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(tzinfo=None).isoformat() + "Z"
+    store.put("T2", timestamp=old)
+    conn = RecordingConnection()
+    hub.attach(conn)
+    await hub.subscribe(conn, Subscribe(id=1, channels=("truck:T1", "truck:T2"), resume={}))
+    stale = hub.snapshot_of("T2")
+    snapshot = hub.watches["T2"].poller.stream.snapshot_frame()
+    assert stale.startswith(snapshot) and payload_of(stale[len(snapshot):])["state"] == "stale"
+    assert hub.snapshot_of("T1") == hub.watches["T1"].poller.stream.snapshot_frame()  # live: the snapshot alone
