@@ -4,7 +4,9 @@ Rules (everything that decides a status lives here; the poller only reports what
 - A failed read (database unreachable) makes the channel ``degraded``; so does a row that
   vanished from the table. Nothing else does.
 - The first good read after ``degraded`` makes it ``live`` ("database reachable again"),
-  and the staleness rule is then applied to that same read.
+  and the staleness rule is then applied to that same read. Recovery is announced before
+  the data the read brought (subscribers learn the stream is live, then what changed);
+  staleness after it (it is a verdict on the row just sent).
 - Outside ``degraded``: a row whose reading time is older than the limit is ``stale``; a
   stale channel whose row is fresh again is ``live`` ("reporting again").
 - A transition is only one when the state changes: the reason of an unchanged state is
@@ -41,7 +43,9 @@ def after_missing_row(current: Status) -> list[Status]:
     return [] if current.state == DEGRADED else [ROW_MISSING]
 
 
-def after_read(current: Status, age_s: float | None, stale_after_s: float) -> list[Status]:
+def after_read(
+    current: Status, age_s: float | None, stale_after_s: float
+) -> tuple[list[Status], list[Status]]:
     """Transitions after a good read of a row whose reading is ``age_s`` seconds old.
 
     Args:
@@ -50,16 +54,18 @@ def after_read(current: Status, age_s: float | None, stale_after_s: float) -> li
         stale_after_s: the staleness limit.
 
     Returns:
-        The statuses entered, in order (zero, one or two), each one a frame to send.
+        The statuses entered before the read's data is sent, and those entered after it,
+        each one a frame to send (at most two in all).
     """
-    entered: list[Status] = []
+    before: list[Status] = []
+    after: list[Status] = []
     state = current.state
     if state == DEGRADED:
-        entered.append(Status(LIVE, "database reachable again"))
+        before.append(Status(LIVE, "database reachable again"))
         state = LIVE
     if age_s is not None and age_s > stale_after_s:
         if state != STALE:
-            entered.append(Status(STALE, f"no reading for {int(age_s)} s"))
+            after.append(Status(STALE, f"no reading for {int(age_s)} s"))
     elif state == STALE:
-        entered.append(Status(LIVE, "reporting again"))
-    return entered
+        after.append(Status(LIVE, "reporting again"))
+    return before, after

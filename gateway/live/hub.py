@@ -20,7 +20,7 @@ from gateway.core.channels import truck_id_of
 from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
 from gateway.core.wsframe import text_frame
 from gateway.live.batch import RowBatcher
-from gateway.live.poller import FirstRead, Poller, now_ms
+from gateway.live.poller import DIFF, STARTED, FirstRead, Poller, now_ms
 from gateway.live.subscriber import Subscriber
 from gateway.store import Store
 
@@ -92,8 +92,11 @@ class Hub:
         self.counters.slow_consumers[action] += 1
 
     # -- fan-out -----------------------------------------------------------------------
-    def _publish(self, poller: Poller, frame: bytes, *, change: bool = False) -> None:
-        """Fan one frame out; ``change`` marks a diff, whose read-to-sent time is observed."""
+    def _publish(self, poller: Poller, frame: bytes, kind: str) -> None:
+        """Fan one frame out; a diff's read-to-sent time is observed."""
+        if kind == STARTED:  # subscribers get their snapshot when they attach
+            return
+        change = kind == DIFF
         watch = self.watches.get(poller.truck_id)
         if watch is None or watch.poller is not poller:
             return

@@ -37,6 +37,13 @@ MIN_SLOT_S = 0.05  # tick granularity: pollers of one 50 ms slot share a query
 MAX_SLOTS = 20
 
 
+# What a poller hands its ``publish`` callback, with the frame: the hub fans frames out
+# (and ignores STARTED, since each subscriber gets its snapshot when it attaches); a
+# cluster reader hands every kind to the broker.
+STARTED, SNAPSHOT, DIFF, STATUS, GONE = "started", "snapshot", "diff", "status", "gone"
+Publish = Callable[["Poller", bytes, str], None]
+
+
 class FirstRead(Enum):
     """What the first read of a new poller found."""
 
@@ -58,11 +65,12 @@ class Poller:
         truck_id: str,
         read: Callable[[str], Awaitable[Row | None]],
         settings: Settings,
-        publish: Callable[..., None],
+        publish: Publish,
+        epoch: str | None = None,
     ) -> None:
         self.truck_id = truck_id
         self.channel = channel_of(truck_id)
-        self.epoch = secrets.token_hex(4)
+        self.epoch = epoch or secrets.token_hex(4)
         self._read_row = read
         self._settings = settings
         self._publish = publish
@@ -86,7 +94,7 @@ class Poller:
         """Take the transitions the core decided, one status frame each."""
         for status in statuses:
             self.status = status
-            self._publish(self, text_frame(protocol.status(self.channel, status.state, status.reason)))
+            self._publish(self, text_frame(protocol.status(self.channel, status.state, status.reason)), STATUS)
 
     def _first_tick_after(self, now: float) -> float:
         """This truck's next tick on the shared grid: the interval cut into slots, the truck
@@ -125,9 +133,11 @@ class Poller:
                 first = False
             elif row is not None:
                 frame = self.stream.advance(row, now_ms())
-                self._after_read()  # "live" again before whatever changed meanwhile
+                before, after = self._after_read()
+                self._enter(before)  # "live" again, then whatever changed meanwhile
                 if frame is not None:
-                    self._publish(self, frame, change=True)
+                    self._publish(self, frame, DIFF)
+                self._enter(after)
             else:
                 self._enter(st.after_missing_row(self.status))
             # A slow read skips the ticks it overran instead of bunching up behind them.
@@ -140,20 +150,24 @@ class Poller:
                 self.first_read.set_result(FirstRead.UNKNOWN)
             else:  # subscribed while the database was down, and the truck turned out not to exist
                 self._publish(self, text_frame(protocol.error(
-                    None, protocol.UNKNOWN_TRUCK, f"no truck {self.truck_id!r}; unsubscribed", channel=self.channel)))
+                    None, protocol.UNKNOWN_TRUCK, f"no truck {self.truck_id!r}; unsubscribed", channel=self.channel)),
+                    GONE)
             return False
         self.stream = ChannelStream(self.channel, self.epoch, row, now_ms(), self._settings.ring_size)
-        self._after_read()
+        self._publish(self, self.stream.snapshot_frame(), STARTED)
+        before, after = self._after_read()
+        self._enter(before)
         if first:
             self.first_read.set_result(FirstRead.FOUND)
         else:  # recovered after a degraded start: subscribers get the snapshot they are owed
-            self._publish(self, self.stream.snapshot_frame())
+            self._publish(self, self.stream.snapshot_frame(), SNAPSHOT)
+        self._enter(after)
         return True
 
-    def _after_read(self) -> None:
+    def _after_read(self) -> tuple[list[st.Status], list[st.Status]]:
         assert self.stream is not None
         age = reading_age_seconds(self.stream.row, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        self._enter(st.after_read(self.status, age, self._settings.stale_after))
+        return st.after_read(self.status, age, self._settings.stale_after)
 
     async def stop(self) -> None:
         """Cancel the task and wait for it."""

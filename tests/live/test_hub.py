@@ -110,7 +110,7 @@ async def test_stale_row_gets_a_stale_status_and_fresh_reading_makes_it_live(hub
     assert [f["type"] for f in conn.frames] == ["ack", "snapshot", "status"]
     assert conn.frames[-1]["state"] == "stale"
     store.put("T2", **fresh())
-    frames = await conn.wait_for(lambda fs: fs[-1]["type"] == "diff")
+    frames = await conn.wait_for(lambda fs: fs[-1]["type"] == "status" and fs[-1]["state"] == "live")
     assert [(f["state"], f["reason"]) for f in frames if f["type"] == "status"] == [
         ("stale", "no reading for 3600 s"), ("live", "reporting again")]
 

@@ -14,7 +14,7 @@ async def never(truck_id: str):
 
 async def test_ticks_sit_on_a_grid_spread_over_the_interval():
     settings = Settings(poll_interval=1.0)
-    pollers = [Poller(f"T{i:04d}", never, settings, lambda p, f: None) for i in range(400)]
+    pollers = [Poller(f"T{i:04d}", never, settings, lambda p, f, k: None) for i in range(400)]
     now = 1000.37
     ticks = [p._first_tick_after(now) for p in pollers]
     assert all(now < t <= now + 1.0 for t in ticks)
