@@ -7,7 +7,7 @@ from yarl import URL
 
 from gateway.server.page import CONTENT_TYPES, STATIC_DIR
 
-TYPES = {"/": "text/html; charset=utf-8", "/static/app.js": "text/javascript; charset=utf-8",
+TYPES = {"/": "text/html; charset=utf-8", "/static/main.js": "text/javascript; charset=utf-8",
          "/static/style.css": "text/css; charset=utf-8", "/static/favicon.svg": "image/svg+xml"}
 
 
@@ -28,15 +28,16 @@ async def test_page_and_its_files_are_served_with_types_and_no_cache(start_gatew
     async with gw.session.get(gw.url + "/") as response:
         html = await response.text()
         csp = response.headers["Content-Security-Policy"]
-    assert '<script src="/static/app.js" defer></script>' in html
+    assert '<script type="module" src="/static/main.js"></script>' in html
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    async with gw.session.head(gw.url + "/static/app.js") as head:
-        assert head.status == 200 and head.headers["Content-Type"] == TYPES["/static/app.js"]
+    async with gw.session.head(gw.url + "/static/main.js") as head:
+        assert head.status == 200 and head.headers["Content-Type"] == TYPES["/static/main.js"]
 
 
 def test_every_shipped_file_has_a_content_type():
-    names = [p.name for p in STATIC_DIR.iterdir()]
-    assert {"index.html", "app.js", "style.css", "favicon.svg"} <= set(names)
+    # README.md is for people reading the package (the module map), not for the page: never served.
+    names = [p.name for p in STATIC_DIR.iterdir() if p.name != "README.md"]
+    assert {"index.html", "main.js", "client.js", "style.css", "favicon.svg"} <= set(names)
     for name in names:
         assert any(name.endswith(suffix) for suffix in CONTENT_TYPES), name
 
@@ -46,15 +47,16 @@ def test_every_shipped_file_has_a_content_type():
     "/static/%2e%2e%2fserver%2fpage.py",
     "/static/%2E%2E",
     "/static/..",
-    "/static/.app.js",
-    "/static/app.js%00.css",
-    "/static/app.js%2F",
+    "/static/.main.js",
+    "/static/main.js%00.css",
+    "/static/main.js%2F",
     "/static/page.py",
     "/static/__init__.py",
     "/static/",
     "/static//etc/passwd",
     "/static/..%5Cserver%5Cpage.py",
     "/static/nope.js",
+    "/static/README.md",
     "/index.html/../server/page.py",
 ])
 async def test_nothing_outside_the_static_folder_is_served(start_gateway, raw):
