@@ -76,6 +76,17 @@ def choice(*allowed: str) -> Callable[[str], str]:
     return convert
 
 
+def broker_url(text: str) -> str:
+    """A converter: empty (no cluster), ``redis://host:port/db`` or ``memory://name``."""
+    text = text.strip()
+    if not text:
+        return ""
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in ("redis", "rediss", "unix", "memory"):
+        raise argparse.ArgumentTypeError(f"unsupported broker URL {text.split('@')[-1]!r} (use redis://host:port/db)")
+    return text
+
+
 def log_level(text: str) -> str:
     """A converter: DEBUG, INFO, WARNING or ERROR."""
     value = text.strip().upper()
@@ -144,6 +155,11 @@ class Settings:
     query_timeout: float = setting("5", number(float, 0.1, 600), "seconds any one query may take")
     backoff_max: float = setting("30", number(float, 0.1, 3600), "most seconds a failing poller waits between tries")
     log_level: str = setting("INFO", log_level, "DEBUG, INFO, WARNING or ERROR")
+    broker: str = setting("", broker_url, "cluster broker, redis://host:port/db: processes sharing it (and the prefix) "
+                          "form one cluster with one database reader per truck", secret=True)
+    broker_prefix: str = setting("gateway", str, "key prefix of the cluster in the broker")
+    lease_ttl: float = setting("5", number(float, 0.5, 3600), "seconds a reader lease lives unrenewed (failover)")
+    workers: int = setting("1", number(int, 1, 256), "serving processes on the same host and port")
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Settings:

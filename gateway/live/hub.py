@@ -14,13 +14,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.broker import Broker
 from gateway.config import Settings
 from gateway.core import protocol
 from gateway.core.channels import truck_id_of
 from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
 from gateway.core.wsframe import text_frame
 from gateway.live.batch import RowBatcher
+from gateway.live.cluster import Cluster
 from gateway.live.poller import DIFF, STARTED, FirstRead, Poller, now_ms
+from gateway.live.relay import RelayChannel
 from gateway.live.subscriber import Subscriber
 from gateway.store import Store
 
@@ -36,11 +39,15 @@ class HubCounters:
     slow_consumers: dict[str, int] = field(default_factory=lambda: {"resync": 0, "close": 0})
 
 
+# What a watch fans out from: a local Poller, or in cluster mode a RelayChannel.
+Source = Poller | RelayChannel
+
+
 @dataclass(slots=True)
 class Watch:
-    """A truck being watched: its poller and who receives its frames."""
+    """A truck being watched: its source of frames and who receives them."""
 
-    poller: Poller
+    poller: Source
     subscribers: set[Subscriber] = field(default_factory=set)
     linger: asyncio.TimerHandle | None = None
 
@@ -54,9 +61,12 @@ class Hub:
         settings: Settings,
         observe_poll: Callable[[float], None] = lambda s: None,
         observe_push: Callable[[float], None] = lambda s: None,
+        broker: Broker | None = None,
     ) -> None:
         self._settings = settings
         self._batcher = RowBatcher(store, observe_poll)
+        # In cluster mode a watch follows the cluster's reader instead of polling here.
+        self.cluster = Cluster(broker, settings, self._batcher.read, store.truck_exists) if broker else None
         self._observe_push = observe_push
         self.watches: dict[str, Watch] = {}
         self.connections: set[Subscriber] = set()
@@ -92,7 +102,7 @@ class Hub:
         self.counters.slow_consumers[action] += 1
 
     # -- fan-out -----------------------------------------------------------------------
-    def _publish(self, poller: Poller, frame: bytes, kind: str) -> None:
+    def _publish(self, poller: Source, frame: bytes, kind: str) -> None:
         """Fan one frame out; a diff's read-to-sent time is observed."""
         if kind == STARTED:  # subscribers get their snapshot when they attach
             return
@@ -204,7 +214,8 @@ class Hub:
         if watch is None:
             if self._closing:
                 return FirstRead.UNAVAILABLE
-            poller = Poller(truck_id, self._batcher.read, self._settings, self._publish)
+            poller: Source = (self.cluster.relay(truck_id, self._publish) if self.cluster is not None
+                              else Poller(truck_id, self._batcher.read, self._settings, self._publish))
             watch = Watch(poller)
             self.watches[truck_id] = watch
             poller.task.add_done_callback(lambda _t, p=poller: self._poller_ended(p))
@@ -213,7 +224,7 @@ class Hub:
             self._drop_watch(truck_id, watch.poller)
         return result
 
-    def _poller_ended(self, poller: Poller) -> None:
+    def _poller_ended(self, poller: Source) -> None:
         """A poller that returned by itself (unknown truck) takes its subscriptions with it."""
         watch = self.watches.get(poller.truck_id)
         if watch is None or watch.poller is not poller:
@@ -222,7 +233,7 @@ class Hub:
             conn.subscriptions.discard(poller.truck_id)
         self._drop_watch(poller.truck_id, poller)
 
-    def _drop_watch(self, truck_id: str, poller: Poller) -> None:
+    def _drop_watch(self, truck_id: str, poller: Source) -> None:
         watch = self.watches.get(truck_id)
         if watch is not None and watch.poller is poller:
             del self.watches[truck_id]
@@ -258,13 +269,18 @@ class Hub:
         watch.linger = asyncio.get_running_loop().call_later(
             self._settings.linger, self._expire, truck_id, watch.poller)
 
-    def _expire(self, truck_id: str, poller: Poller) -> None:
+    def _expire(self, truck_id: str, poller: Source) -> None:
         watch = self.watches.get(truck_id)
         if watch is not None and watch.poller is poller and not watch.subscribers:
             self._drop_watch(truck_id, poller)
 
+    async def start(self) -> None:
+        """Join the cluster, when there is one (never fails because the broker is down)."""
+        if self.cluster is not None:
+            await self.cluster.start()
+
     async def close(self) -> None:
-        """Stop every poller and wait for them."""
+        """Stop every poller (and the cluster part) and wait for them."""
         self._closing = True
         pollers = [w.poller for w in self.watches.values()]
         for watch in self.watches.values():
@@ -273,4 +289,6 @@ class Hub:
         self.watches.clear()
         with contextlib.suppress(Exception):
             await asyncio.gather(*(p.stop() for p in pollers))
+        if self.cluster is not None:
+            await self.cluster.close()
         await self._batcher.close()

@@ -61,10 +61,16 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics = app[METRICS]
+        broker = None
+        if settings.broker:
+            from gateway.broker import open_broker  # redis is imported only in cluster mode
+
+            broker = open_broker(settings.broker, settings.broker_prefix, ring_size=settings.ring_size)
         hub = Hub(app[STORE], settings, observe_poll=metrics.poll_duration.observe,
-                  observe_push=metrics.push_latency.observe)
+                  observe_push=metrics.push_latency.observe, broker=broker)
         metrics.watch(hub, app[STORE])
         app[HUB] = hub
+        await hub.start()
         yield
         await hub.close()
 

@@ -10,6 +10,7 @@ fan-out, subscription and status logic, as fast as plain function calls.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,7 @@ class MemoryStore:
         self.rows: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (rows or {}).items()}
         self.queries: Counter[str] = Counter()
         self.down = False
+        self.reads: list[tuple[float, tuple[str, ...]]] = []  # (monotonic time, ids) of every row read
         self._read = asyncio.Condition()
 
     def put(self, truck_id: str, **values: Any) -> None:
@@ -55,6 +57,7 @@ class MemoryStore:
         return {"kind": self.kind}
 
     async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self.reads.append((time.monotonic(), tuple(truck_ids)))
         await self._count("sensor_rows")
         return {t: dict(self.rows[t]) for t in truck_ids if t in self.rows}
 
