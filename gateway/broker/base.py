@@ -117,6 +117,9 @@ class Broker(Protocol):
     async def close(self) -> None:
         """Stop the relay and release connections; bounded in time."""
 
+    async def ping(self) -> None:
+        """One round trip that proves the broker answers (a node with nothing to renew uses it)."""
+
     async def acquire(self, trucks: Sequence[str], ttl_ms: int) -> dict[str, int]:
         """Take the free leases among ``trucks``; return those now held with their token."""
 

@@ -94,6 +94,9 @@ class MemoryBroker:
     def _lease_value(self, token: int) -> str:
         return f"{self.node_id}|{token}"
 
+    async def ping(self) -> None:
+        self._call()
+
     async def acquire(self, trucks: Sequence[str], ttl_ms: int) -> dict[str, int]:
         """Take the free leases among ``trucks`` (keep ours); return trucks held with their token."""
         space, held = self._call(), {}

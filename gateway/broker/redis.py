@@ -159,6 +159,9 @@ class RedisBroker:
 
     # --- leases ----------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        await self._round_trip(lambda client: client.ping())
+
     async def acquire(self, trucks: Sequence[str], ttl_ms: int) -> dict[str, int]:
         """Take the free leases among ``trucks`` (keep ours); return trucks held with their token."""
         trucks = list(dict.fromkeys(trucks))

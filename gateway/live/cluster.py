@@ -138,6 +138,8 @@ class Cluster:
                 for truck, token in (await broker.acquire(free, ttl)).items():
                     self._start_reader(truck, token)
             await self._release_unwanted()
+            if not wanted and not self.readers:
+                await broker.ping()  # nothing to renew: still learn whether the broker answers
             self._set_up(True)
         except BrokerUnavailable as exc:
             if self.up:

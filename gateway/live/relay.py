@@ -250,13 +250,14 @@ class RelayChannel:
             self.first_read.set_result(result)
         if result is FirstRead.UNKNOWN:
             return True
-        while not self._cluster.up:
-            # Frames relayed meanwhile belong to the cluster's copy, which is rebuilt on return.
+        while True:
+            # Always wait at least once: following may have failed while the cluster still
+            # looks up (the relay link reconnecting), and retrying at once would spin.
+            # Frames relayed meanwhile belong to the cluster's copy, rebuilt on return.
             with contextlib.suppress(TimeoutError):
-                kind, *_ = await asyncio.wait_for(self._inbox.get(), self._settings.lease_ttl)
-                if kind == _UP:
-                    break
-        return False
+                await asyncio.wait_for(self._inbox.get(), self._settings.lease_ttl / 3)
+            if self._cluster.up:
+                return False
 
     def _local_frame(self, poller: Poller, frame: bytes, kind: str) -> None:
         if poller is not self._local:
