@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.changes import Change, current_position
+from gateway.changes import Change, Position, current_position
 from tests.changes.collect import Collector
 
 TRUCK_COLUMNS = ("truck_id, `timestamp`, data_age_seconds, engine_state, speed_mph, rpm, fuel_level_pct, "
@@ -206,3 +206,43 @@ async def test_current_position_is_the_end_of_the_log(params, sql):
     file, pos = sql.fetchone()[:2]
     sql.execute("SELECT @@gtid_binlog_pos")
     assert position == type(position)(file, int(pos), sql.fetchone()[0])
+
+
+async def test_resume_from_a_saved_position_gives_exactly_what_came_after(params, db, store, sql, start_reader):
+    first = Collector()
+    reader = start_reader(await current_position(params), first)
+    insert_truck(sql, "S-1")
+    await first.wait_changes(1)
+    await reader.stop()
+    saved = reader.position.encode()  # what a process would write down before exiting
+    insert_truck(sql, "S-2")  # committed while no reader runs
+    sql.execute("UPDATE truck_sensors_cache SET rpm = 9 WHERE truck_id = 'S-1'")
+    for use_gtid in (True, False):
+        again = Collector()
+        start_reader(Position.decode(saved), again, use_gtid=use_gtid)
+        changes = await again.wait_changes(2)
+        assert [(c.kind, c.key) for c in changes] == [("insert", "S-2"), ("update", "S-1")]
+
+
+class FailsOnce(Collector):
+    """A consumer whose first on_batch raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def on_batch(self, batch) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("consumer bug")
+        super().on_batch(batch)
+
+
+async def test_a_failing_consumer_does_not_stop_the_stream(params, db, store, sql, start_reader):
+    got = FailsOnce()
+    reader = start_reader(await current_position(params), got)
+    insert_truck(sql, "F-1")
+    insert_truck(sql, "F-2")
+    changes = await got.wait_changes(1)
+    assert [c.key for c in changes] == ["F-2"] and got.calls == 2
+    assert reader.position == got.batches[-1].position
