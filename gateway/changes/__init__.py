@@ -6,10 +6,11 @@ and hands the committed after-images to the asyncio loop one transaction at a ti
 before starting it: where the log is now, and whether it is usable at all.
 """
 
-from gateway.changes.binlog import BinlogReader, ReaderCounters
+from gateway.changes.binlog import BinlogReader
 from gateway.changes.params import ConnParams
 from gateway.changes.position import Position, current_position
 from gateway.changes.problems import check_binlog
+from gateway.changes.rowsink import ReaderCounters
 from gateway.changes.txn import DEFAULT_TABLES, Batch, Change, TableSpec
 
 __all__ = [

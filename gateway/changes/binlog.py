@@ -16,7 +16,7 @@ position it committed. A resume position the server no longer has (purged logs: 
 current position; the integrator re-reads the rows it watches.
 
 Rows of trucks nobody watches cost as little as the format allows: for tables marked
-``filtered`` the reader steps over each row image to its key (``rowskip``) and asks
+``filtered`` the reader steps over each row image to its key (``rowsink``, ``rowskip``) and asks
 ``wanted(key)`` before the library decodes anything; measured here, 9 us per unwatched
 UPDATE row instead of ~120 us. When every truck is wanted the walk is skipped (checked
 again every 16 events).
@@ -54,9 +54,9 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from gateway.changes.handoff import Handoff, Mark
 from gateway.changes.params import ConnParams
 from gateway.changes.position import BinlogOff, Position, advance_gtid, read_position_at
-from gateway.changes.rowskip import ImageWalker, WalkMismatch
+from gateway.changes.rowsink import ReaderCounters, RowSink
+from gateway.changes.rowskip import WalkMismatch
 from gateway.changes.txn import DEFAULT_TABLES, Batch, Kind, TableSpec, TransactionBuffer
-from gateway.changes.values import ConverterCache, layout_of
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +66,7 @@ ER_BINLOG_READ = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the position cann
 FL_STANDALONE = 0x01  # MariaDB GTID flag: the group is one statement (DDL), no COMMIT/XID follows
 _EVENTS = [MariadbGtidEvent, GtidEvent, QueryEvent, XidEvent, XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent,
            DeleteRowsEvent, RotateEvent, HeartbeatLogEvent]
-# The library reads the OK byte and the 19-byte event header straight from the packet, then
-# counts the body's bytes in ``read_bytes``: the body starts 20 bytes into the packet.
-_BODY_OFFSET = 20
-_WALK_RECHECK = 16
 _KIND: dict[type, Kind] = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
-
-
-@dataclass
-class ReaderCounters:
-    """What the reader did (written by its thread; read them from anywhere).
-
-    Attributes:
-        events: binlog events received (any kind, heartbeats included).
-        row_events: row events of followed tables.
-        transactions: commits seen (every transaction of the server, followed or not).
-        batches: batches handed to the loop.
-        rows_decoded: JSON-safe after-images built.
-        rows_skipped: rows of unwanted keys, dropped before any conversion.
-        reconnects: stream connections established after the first.
-        heartbeats: heartbeat events (the server's "still here" on an idle log).
-        walk_mismatches: key-only walks the library contradicted (walking then stops).
-    """
-
-    events: int = 0
-    row_events: int = 0
-    transactions: int = 0
-    batches: int = 0
-    rows_decoded: int = 0
-    rows_skipped: int = 0
-    reconnects: int = 0
-    heartbeats: int = 0
-    walk_mismatches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +138,6 @@ class BinlogReader:
         self._server_id = server_id
         self._on_batch = on_batch
         self._on_state = on_state
-        self._wanted = wanted
         self._specs = {spec.name: spec for spec in tables}
         self._kinds = {spec.name: spec.kinds for spec in tables}
         self._heartbeat = heartbeat
@@ -181,10 +149,7 @@ class BinlogReader:
         # Thread-side state: the last commit read, the open transaction, the live stream.
         self._resume = start
         self._buffer = TransactionBuffer()
-        self._converters = ConverterCache()
-        self._walkers: dict[tuple, ImageWalker | None] = {}
-        self._no_walk: set[str] = set()
-        self._walk_idle: dict[str, int] = {}
+        self._sink = RowSink(self._specs, wanted, self._buffer, self.counters)
         self._gtid_state = start.gtid
         self._group_gtid: str | None = None
         self._in_txn = False
@@ -282,7 +247,7 @@ class BinlogReader:
                 # Stop walking this table and re-read the transaction the library's way.
                 log.error("binlog reader: key-only walk of %s disagreed with the library (%s); "
                           "decoding every row of it from now on", exc.table, exc.detail)
-                self._no_walk.add(exc.table)
+                self._sink.stop_walking(exc.table)
                 self.counters.walk_mismatches += 1
                 continue
             except pymysql.err.OperationalError as exc:
@@ -377,7 +342,7 @@ class BinlogReader:
     def _handle(self, stream: BinLogStreamReader, event: Any) -> None:
         kind = type(event)
         if kind in _KIND:
-            self._rows(event, _KIND[kind])
+            self._sink.rows(event, _KIND[kind])
         elif kind is MariadbGtidEvent:
             self._buffer.clear()
             self._group_gtid = event.gtid
@@ -400,98 +365,6 @@ class BinlogReader:
             self._in_txn = False
         elif kind is HeartbeatLogEvent:
             self.counters.heartbeats += 1
-
-    def _rows(self, event: Any, kind: Kind) -> None:
-        spec = self._specs.get(event.table)
-        if spec is None:
-            return
-        self.counters.row_events += 1
-        convert = self._converters.get(event.table, event.columns)
-        wanted = self._wanted if spec.filtered else None
-        if wanted is not None and self._walk_pays(spec.name):
-            walker = self._walker(spec, event, kind)
-            if walker is not None:
-                skipped = self.counters.rows_skipped
-                self._walk_rows(event, kind, spec, walker, wanted, convert)
-                self._walk_idle[spec.name] = 0 if self.counters.rows_skipped > skipped else 1
-                return
-        for row in event.rows:
-            self._row(spec, kind, row, wanted, convert)
-
-    def _walk_pays(self, table: str) -> bool:
-        """Walking costs ~10 us a row on top of decoding: when the last walked event of the
-        table skipped nothing (every truck watched), decode directly and re-check every
-        ``_WALK_RECHECK`` events."""
-        idle = self._walk_idle.get(table, 0)
-        if idle == 0:
-            return True
-        self._walk_idle[table] = (idle + 1) % _WALK_RECHECK
-        return self._walk_idle[table] == 0
-
-    def _walker(self, spec: TableSpec, event: Any, kind: Kind) -> ImageWalker | None:
-        """A key-only walker for this event's rows, when they can be walked."""
-        if spec.name in self._no_walk or not event.complete:
-            return None
-        full = (1 << len(event.columns)) - 1
-        bitmaps = [event.columns_present_bitmap] + ([event.columns_present_bitmap2] if kind == "update" else [])
-        if any(int.from_bytes(b, "little") != full for b in bitmaps):
-            return None  # not a FULL image: let the library sort out which columns are there
-        layout = (spec.name, layout_of(event.columns))
-        if layout not in self._walkers:
-            if len(self._walkers) > 64:
-                self._walkers.clear()
-            self._walkers[layout] = ImageWalker.build(event.columns, spec.key)
-        return self._walkers[layout]
-
-    def _walk_rows(self, event: Any, kind: Kind, spec: TableSpec, walker: ImageWalker,
-                   wanted: Callable[[Any], bool], convert: Callable[[Any], Any]) -> None:
-        """Skip unwanted rows by their key alone; decode the others with the library."""
-        packet = event.packet
-        data = packet.packet.get_all_data()
-        if len(data) - _BODY_OFFSET - event.event_size not in (0, 4):  # 4: the CRC32 checksum
-            raise WalkMismatch(spec.name, "unexpected event framing")
-        while packet.read_bytes < event.event_size:
-            start = _BODY_OFFSET + packet.read_bytes
-            try:
-                end, key = walker.walk(data, start)
-                moved = False
-                if kind == "update":
-                    end, after_key = walker.walk(data, end)
-                    moved = after_key != key
-                if not moved and not wanted(key):
-                    self.counters.rows_skipped += 1
-                    packet.advance(end - start)
-                    continue
-                row = event._fetch_one_row()
-            except Exception as exc:  # a walk off the rails reads garbage: same verdict
-                raise WalkMismatch(spec.name, f"{type(exc).__name__}: {exc}") from exc
-            values = row["after_values"] if kind == "update" else row["values"]
-            if _BODY_OFFSET + packet.read_bytes != end or (not moved and values.get(spec.key) != key):
-                raise WalkMismatch(spec.name, f"row ends at {_BODY_OFFSET + packet.read_bytes}, walk said {end}")
-            self._row(spec, kind, row, wanted if moved else None, convert)
-
-    def _row(self, spec: TableSpec, kind: Kind, row: dict, wanted: Callable[[Any], bool] | None,
-             convert: Callable[[Any], Any]) -> None:
-        """Fold one decoded row into the open transaction (``wanted`` None: already asked)."""
-        key = spec.key
-        if kind == "update":
-            before, values = row["before_values"], row["after_values"]
-            old = before.get(key)
-            if old != values.get(key):  # the key itself changed
-                if wanted is None or wanted(old):
-                    self._buffer.add(spec.name, "delete", old, None)
-                kind = "insert"
-        else:
-            values = row["values"]
-        value = values.get(key)
-        if wanted is not None and not wanted(value):
-            self.counters.rows_skipped += 1
-            return
-        if kind == "delete":
-            self._buffer.add(spec.name, "delete", value, None)
-        else:
-            self.counters.rows_decoded += 1
-            self._buffer.add(spec.name, kind, value, convert(values))
 
     def _commit(self, stream: BinLogStreamReader, event: Any) -> None:
         if self._group_gtid is not None and self._gtid_state is not None:
