@@ -15,8 +15,8 @@ import pymysql
 import pytest
 
 from gateway.changes import BinlogReader, ConnParams, Position
-from gateway.dburl import parse_db_url
 from gateway.store import Store, open_store
+from gateway.store.url import parse_db_url
 from tests.changes.collect import Collector
 from tests.support.private_mariadb import PrivateMariaDB, ServerStartError
 
