@@ -196,7 +196,7 @@ class Settings:
                                   "pollers of unchecked trucks in total while the database is down")
     unknown_truck_ttl: float = setting("5", number(float, 0, 3600),
                                        "seconds a missing truck id is remembered (no query; 0: not remembered)")
-    rest_concurrency: int = setting("8", number(int, 1, 10000), "REST requests doing database work at once")
+    rest_concurrency: int = setting("4", number(int, 1, 10000), "REST requests doing database work at once")
     rest_queue: int = setting("1024", number(int, 0, 1_000_000), "REST requests waiting for a turn; past it 503 busy")
     rest_queue_timeout: float = setting("5", number(float, 0.01, 600), "longest wait for a REST turn, then 503 busy")
     rest_rate_limit: float = setting("100", number(float, 0, 1_000_000),

@@ -65,6 +65,7 @@ DECODERS = {**pymysql.converters.decoders,
             FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float,
             FIELD_TYPE.DATETIME: _datetime_text, FIELD_TYPE.TIMESTAMP: _datetime_text}
 ER_NO_SUCH_TABLE = 1146
+_SLICE = 500
 _CREATE_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.*)", re.S)
 
 
@@ -228,7 +229,13 @@ class MySQLStore(SqlStore):
                 await self._run("ddl", f"CREATE INDEX {name} ON {table} {cols}")
 
     async def _select(self, kind: str, query: str, params: Sequence[Any] = (), lane: str = SHARED) -> list[Row]:
-        return [json_safe_row(r) for r in await self._run(kind, query, params, lane=lane)]
+        rows = await self._run(kind, query, params, lane=lane)
+        out: list[Row] = []
+        for start in range(0, len(rows), _SLICE):
+            if start:
+                await asyncio.sleep(0)  # a 5,000-row page is converted in slices: the pollers run in between
+            out.extend(json_safe_row(r) for r in rows[start:start + _SLICE])
+        return out
 
     async def _write(self, query: str, param_rows: Sequence[Sequence[Any]]) -> None:
         # aiomysql folds an INSERT's rows into multi-row statements; rows are independent
