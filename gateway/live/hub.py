@@ -18,7 +18,9 @@ from gateway.broker import Broker
 from gateway.config import Settings
 from gateway.core import protocol
 from gateway.core.channels import truck_id_of
+from gateway.core.negcache import MissCache
 from gateway.core.protocol import ProtocolError, Subscribe, Unsubscribe
+from gateway.core.subscribe_plan import UNAVAILABLE, UNKNOWN, Limits, plan_subscribe
 from gateway.core.wsframe import text_frame
 from gateway.live.batch import RowBatcher
 from gateway.live.cluster import Cluster
@@ -72,6 +74,11 @@ class Hub:
         self.connections: set[Subscriber] = set()
         self.counters = HubCounters()
         self._closing = False
+        # Truck ids found missing, remembered briefly so a made-up id costs one query, not one
+        # per message; shared with REST. A truck created later is found once its entry expires.
+        self.unknown = MissCache(settings.unknown_truck_ttl)
+        self._limits = Limits(settings.max_subscriptions, settings.max_unverified_per_connection,
+                              settings.max_unverified)
 
     # -- what /metrics and REST read ---------------------------------------------------
     @property
@@ -136,50 +143,39 @@ class Hub:
         self.counters.frames_sent += 1
 
     # -- subscribe / unsubscribe -------------------------------------------------------
-    async def subscribe(self, conn: Subscriber, cmd: Subscribe) -> None:
-        """Validate, start or reuse pollers, then ack, then a snapshot (or replay) per channel."""
-        errors: list[tuple[int, dict]] = []
-        held: list[tuple[int, str, str]] = []  # already subscribed: ok again, with a fresh snapshot
-        candidates: list[tuple[int, str, str]] = []
-        for index, channel in enumerate(cmd.channels):
-            try:
-                truck_id = truck_id_of(channel)
-            except ProtocolError as exc:
-                errors.append((index, protocol.channel_error(channel, exc.code, exc.message)))
-                continue
-            if not conn.grant.allows(truck_id):  # before any poller or query
-                errors.append((index, protocol.channel_error(
-                    channel, protocol.FORBIDDEN, f"your token does not grant truck {truck_id!r}")))
-                continue
-            (held if truck_id in conn.subscriptions else candidates).append((index, channel, truck_id))
+    async def subscribe(self, conn: Subscriber, cmd: Subscribe) -> int:
+        """Plan, start or reuse pollers, then ack, then a snapshot (or replay) per channel.
 
-        # Fill the free slots in request order; a truck that turns out not to exist gives its
-        # slot back, and never more pollers start than the client may still subscribe to.
-        limit = self._settings.max_subscriptions
-        count = len(conn.subscriptions)
-        accepted: list[tuple[int, str, str]] = []
-        while candidates and count < limit:
-            batch, candidates = candidates[: limit - count], candidates[limit - count:]
-            results = await asyncio.gather(*(self._ensure_poller(t) for _, _, t in batch))
-            for (index, channel, truck_id), result in zip(batch, results, strict=True):
-                if result is FirstRead.UNKNOWN:
-                    errors.append((index, protocol.channel_error(channel, protocol.UNKNOWN_TRUCK,
-                                                                 f"no truck {truck_id!r}")))
-                else:
-                    accepted.append((index, channel, truck_id))
-                    count += 1
-        for index, channel, _ in candidates:
-            errors.append((index, protocol.channel_error(
-                channel, protocol.TOO_MANY_SUBSCRIPTIONS, f"at most {limit} subscriptions per connection")))
-        wanted = [(channel, truck_id) for _, channel, truck_id in sorted(held + accepted)]
-        ok = [channel for channel, _ in wanted]
-        new = [truck_id for _, _, truck_id in accepted]
+        The decisions are ``gateway.core.subscribe_plan``'s; this runs the plan. Returns how
+        many channels were ``unknown_truck`` (the caller charges them to the client's budget).
+        """
+        now = asyncio.get_running_loop().time
+        plan = plan_subscribe(cmd.channels, allows=conn.grant.allows, held=conn.subscriptions,
+                              known_missing=lambda t: self.unknown.known_missing(t, now()), limits=self._limits)
+        while batch := plan.next_batch():
+            found = await asyncio.gather(*(self._ensure_poller(t) for t in batch))
+            results = {t: r.value for t, r in zip(batch, found, strict=True)}
+            for truck_id, result in results.items():
+                if result == UNKNOWN:
+                    self.unknown.add(truck_id, now())
+            if UNAVAILABLE in results.values():  # counted only during an outage: an O(watches) walk
+                held, total, shared = self._unverified(conn, [t for t, r in results.items() if r == UNAVAILABLE])
+            else:
+                held, total, shared = 0, 0, set()
+            plan.record(results, unverified_held=held, unverified_total=total, shared=shared)
+        plan.finish()
+        for truck_id in plan.dropped:  # over an unverified cap: no poller may stay for it
+            watch = self.watches.get(truck_id)
+            if watch is not None and not watch.subscribers and watch.poller.stream is None:
+                self._drop_watch(truck_id, watch.poller)
+        new = [truck_id for _, _, truck_id in plan.accepted]
         if conn.closed:
             for truck_id in new:
                 self._maybe_linger(truck_id)
-            return
-        errors.sort(key=lambda item: item[0])
-        self.send_control(conn, protocol.ack(cmd.id, "subscribe", ok, [error for _, error in errors]))
+            return plan.unknown
+        errors = [protocol.channel_error(e.channel, e.code, e.message) for e in plan.sorted_errors()]
+        wanted = plan.ok
+        self.send_control(conn, protocol.ack(cmd.id, "subscribe", [c for c, _ in wanted], errors))
         # From here to the end nothing awaits: no diff can slip between the ack, the
         # attach and the snapshot, so each channel's first data frame is its snapshot.
         for channel, truck_id in wanted:
@@ -194,6 +190,15 @@ class Hub:
             # Every ok channel gets its snapshot (or replay), re-subscribed ones too: a client
             # re-subscribing to recover must not be left without a starting point.
             self._send_initial(conn, watch, cmd.resume.get(channel))
+        return plan.unknown
+
+    def _unverified(self, conn: Subscriber, pending: list[str]) -> tuple[int, int, set[str]]:
+        """Unchecked subscriptions of ``conn``, unchecked pollers with subscribers in total, and
+        which of ``pending`` already have subscribers (joining those adds no poller)."""
+        held = sum(1 for t in conn.subscriptions if (w := self.watches.get(t)) is not None and w.poller.stream is None)
+        total = sum(1 for w in self.watches.values() if w.poller.stream is None and w.subscribers)
+        shared = {t for t in pending if (w := self.watches.get(t)) is not None and w.subscribers}
+        return held, total, shared
 
     def _send_initial(self, conn: Subscriber, watch: Watch, resume: protocol.ResumePoint | None) -> None:
         poller = watch.poller
@@ -229,6 +234,8 @@ class Hub:
         watch = self.watches.get(poller.truck_id)
         if watch is None or watch.poller is not poller:
             return
+        if poller.stream is None:  # checked once the database answered: the truck does not exist
+            self.unknown.add(poller.truck_id, asyncio.get_running_loop().time())
         for conn in watch.subscribers:
             conn.subscriptions.discard(poller.truck_id)
         self._drop_watch(poller.truck_id, poller)

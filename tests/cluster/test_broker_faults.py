@@ -36,7 +36,7 @@ async def test_redis_down_each_process_reads_for_itself_then_the_cluster_converg
                 while (await node.metrics(run.session)).get("gateway_broker_up") != 0:
                     await asyncio.sleep(0.1)
             ready = await run.session.get(node.base + "/readyz")
-            assert ready.status == 200 and (await ready.json())["broker"]["status"] == "unavailable"
+            assert ready.status == 200 and (await ready.json())["components"]["broker"] == "unavailable"
         run.update("FL-0001", speed_mph=91)
         for sock in socks:  # the database is still read, by every process for its own clients
             await sock.until(lambda sock: sock.data(CH)[-1].get("changed", {}).get("speed_mph") == 91)
