@@ -48,7 +48,10 @@ async def test_redis_down_each_process_reads_for_itself_then_the_cluster_converg
         async with asyncio.timeout(10):
             while len(await readers(run)) != 1:
                 await asyncio.sleep(0.1)
-        # Converged: one reader again, every client on the same epoch and the final row.
+        # Converging: every client is brought back to the cluster's epoch (a snapshot) by itself.
+        async with asyncio.timeout(10):
+            while len({s.data(CH)[-1]["epoch"] for s in socks}) != 1:
+                await asyncio.sleep(0.05)
         run.update("FL-0001", speed_mph=92)
         for sock in socks:
             await sock.until(lambda sock: sock.data(CH)[-1].get("changed", {}).get("speed_mph") == 92)
