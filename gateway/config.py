@@ -230,6 +230,15 @@ class Settings:
     broker_prefix: str = setting("gateway", str, "key prefix of the cluster in the broker")
     lease_ttl: float = setting("5", number(float, 0.5, 3600), "seconds a reader lease lives unrenewed (failover)")
     workers: int = setting("1", number(int, 1, 256), "serving processes on the same host and port")
+    fleet_refresh: float = setting("5", number(float, 0.1, 3600), "seconds between two listings of the trucks "
+                                   "while the fleet or alerts channel is subscribed (new trucks appear)")
+    fleet_linger: float = setting("30", number(float, 0, 86400), "seconds the fleet stays watched (and logged) "
+                                  "after its last subscriber left: the window a dashboard can resume in")
+    fleet_log_size: int = setting("50000", number(int, 1, 10_000_000), "truck frames kept for fleet resume")
+    low_fuel_pct: float = setting("15", number(float, 0, 100), "alerts: fuel_low below this fuel level (%)")
+    alerts_poll: float = setting("2", number(float, 0.1, 3600), "alerts: seconds between reads of the DTC "
+                                 "and refuel tables")
+    alerts_log_size: int = setting("10000", number(int, 1, 10_000_000), "alerts: events kept for resume and REST")
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Settings:

@@ -142,3 +142,8 @@ class AlertFeed:
             if conn.grant.allows(truck):
                 conn.send(frame)
                 self.sent += 1
+
+    def send_to(self, conn: Subscriber, logged: LoggedEvent) -> None:
+        """One logged event to one subscriber (a resume replay)."""
+        conn.send(text_frame(logged.payload))
+        self.sent += 1

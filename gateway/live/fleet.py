@@ -87,10 +87,3 @@ class FleetFanout:
         tail = text_frame(self.log.position_frame())
         conn.send_batch(b"".join(f for _, f in chosen) + tail, chosen, tail)
         return len(chosen) + 1
-
-    def wanted(self, known: Iterable[str]) -> set[str]:
-        """The trucks among ``known`` that some fleet subscriber's grant allows."""
-        grants = [conn.grant for conn in self.subscribers]
-        if any(g.trucks is None for g in grants):
-            return set(known)
-        return {t for t in known if any(g.allows(t) for g in grants)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from gateway.core.subscribe_plan import UNAVAILABLE, UNKNOWN, Limits, plan_subsc
 from gateway.core.wsframe import text_frame
 from gateway.live.batch import RowBatcher
 from gateway.live.cluster import Cluster
-from gateway.live.poller import DIFF, STARTED, FirstRead, Poller, now_ms
+from gateway.live.feeds import FEEDS, Feeds
+from gateway.live.poller import DIFF, SNAPSHOT, STARTED, FirstRead, Poller, now_ms
 from gateway.live.relay import RelayChannel
 from gateway.live.subscriber import Subscriber
 from gateway.store import Store
@@ -38,6 +40,7 @@ class HubCounters:
 
     frames_sent: int = 0
     broadcasts: int = 0
+    fleet_writes: int = 0  # socket writes of fleet batches (one per subscriber per tick)
     slow_consumers: dict[str, int] = field(default_factory=lambda: {"resync": 0, "close": 0})
 
 
@@ -79,11 +82,12 @@ class Hub:
         self.unknown = MissCache(settings.unknown_truck_ttl)
         self._limits = Limits(settings.max_subscriptions, settings.max_unverified_per_connection,
                               settings.max_unverified)
+        self.feeds = Feeds(store, settings, self._hold_for_fleet, self._release_from_fleet, self._count_fleet)
 
     # -- what /metrics and REST read ---------------------------------------------------
     @property
     def subscription_count(self) -> int:
-        return sum(len(w.subscribers) for w in self.watches.values())
+        return sum(len(c.subscriptions) + len(c.feeds) for c in self.connections)
 
     def row_body(self, truck_id: str) -> tuple[bytes, str] | None:
         """The live poller's row as a REST body and ETag, when the truck is watched and live."""
@@ -111,19 +115,27 @@ class Hub:
     # -- fan-out -----------------------------------------------------------------------
     def _publish(self, poller: Source, frame: bytes, kind: str) -> None:
         """Fan one frame out; a diff's read-to-sent time is observed."""
-        if kind == STARTED:  # subscribers get their snapshot when they attach
-            return
-        change = kind == DIFF
         watch = self.watches.get(poller.truck_id)
         if watch is None or watch.poller is not poller:
             return
         truck_id = poller.truck_id
+        stream = poller.stream
+        fanout = self.feeds.fanout
+        if stream is not None and kind in (STARTED, SNAPSHOT, DIFF) and fanout in watch.subscribers:
+            # The fleet's trucks feed the alert rules from their first row on (the baseline).
+            self.feeds.alerts.row(truck_id, stream.row)
+        if kind == STARTED:
+            # Subscribers by name get their snapshot when they attach; the fleet's, who may
+            # have been attached before this truck existed, get it now.
+            if fanout in watch.subscribers:
+                fanout.send(frame, truck_id)
+            return
+        change = kind == DIFF
         for conn in watch.subscribers:
             conn.send(frame, truck_id)
-        # Counted once per broadcast, not per recipient.
-        self.counters.frames_sent += len(watch.subscribers)
+        # Counted once per broadcast, not per recipient (the fleet counts its own writes).
+        self.counters.frames_sent += len(watch.subscribers) - (fanout in watch.subscribers)
         self.counters.broadcasts += 1
-        stream = poller.stream
         if change and stream is not None and watch.subscribers:  # a status frame has no read time
             self._observe_push(max(0.0, (now_ms() - stream.ts) / 1000))
 
@@ -136,7 +148,48 @@ class Hub:
         self.connections.discard(conn)
         for truck_id in list(conn.subscriptions):
             self._leave(conn, truck_id)
+        if conn.feeds:
+            self.feeds.detach(conn)
         conn.cancel_tasks()
+
+    # -- the fleet's hold on truck watches ----------------------------------------------
+    async def _hold_for_fleet(self, trucks: list[str]) -> None:
+        """Watch ``trucks`` on behalf of the fleet and alerts channels (their snapshots await here)."""
+        fanout = self.feeds.fanout
+        for truck_id in trucks:
+            # Held before the first read, so the truck's first snapshot (STARTED) reaches the fleet.
+            watch = self._watch(truck_id)
+            if watch is None:
+                continue
+            if watch.linger is not None:
+                watch.linger.cancel()
+                watch.linger = None
+            watch.subscribers.add(fanout)
+            fanout.trucks.add(truck_id)
+        await asyncio.gather(*(self._ensure_poller(t) for t in trucks))
+
+    def _release_from_fleet(self, trucks: list[str]) -> None:
+        fanout = self.feeds.fanout
+        for truck_id in trucks:
+            fanout.trucks.discard(truck_id)
+            watch = self.watches.get(truck_id)
+            if watch is not None:
+                watch.subscribers.discard(fanout)
+                self._maybe_linger(truck_id)
+            self.feeds.alerts.forget(truck_id)
+
+    def _count_fleet(self, frames: int, writes: int) -> None:
+        self.counters.frames_sent += frames
+        self.counters.fleet_writes += writes
+
+    def _snapshots(self, trucks) -> list[tuple[str, bytes]]:
+        """Each watched truck's snapshot (and status when not live), for a fleet subscriber's start."""
+        out = []
+        for truck_id in trucks:
+            frame = self.snapshot_of(truck_id)
+            if frame is not None:
+                out.append((truck_id, frame))
+        return out
 
     def send_control(self, conn: Subscriber, payload: bytes) -> None:
         conn.send(text_frame(payload))
@@ -150,8 +203,15 @@ class Hub:
         many channels were ``unknown_truck`` (the caller charges them to the client's budget).
         """
         now = asyncio.get_running_loop().time
-        plan = plan_subscribe(cmd.channels, allows=conn.grant.allows, held=conn.subscriptions,
-                              known_missing=lambda t: self.unknown.known_missing(t, now()), limits=self._limits)
+        feeds, feed_errors = self._plan_feeds(conn, cmd.channels)
+        if feeds:
+            await self.feeds.prepare()
+            await self.feeds.hold_for(conn)
+        limits = dataclasses.replace(
+            self._limits, subscriptions=self._limits.subscriptions - len(conn.feeds | set(feeds)))
+        trucks = [c for c in cmd.channels if c not in FEEDS]
+        plan = plan_subscribe(trucks, allows=conn.grant.allows, held=conn.subscriptions,
+                              known_missing=lambda t: self.unknown.known_missing(t, now()), limits=limits)
         while batch := plan.next_batch():
             found = await asyncio.gather(*(self._ensure_poller(t) for t in batch))
             results = {t: r.value for t, r in zip(batch, found, strict=True)}
@@ -173,9 +233,12 @@ class Hub:
             for truck_id in new:
                 self._maybe_linger(truck_id)
             return plan.unknown
-        errors = [protocol.channel_error(e.channel, e.code, e.message) for e in plan.sorted_errors()]
+        order = {c: i for i, c in enumerate(cmd.channels)}
+        errors = sorted([*((e.channel, protocol.channel_error(e.channel, e.code, e.message))
+                           for e in plan.sorted_errors()), *feed_errors], key=lambda item: order.get(item[0], 0))
         wanted = plan.ok
-        self.send_control(conn, protocol.ack(cmd.id, "subscribe", [c for c, _ in wanted], errors))
+        ok = sorted([*(c for c, _ in wanted), *feeds], key=order.__getitem__)
+        self.send_control(conn, protocol.ack(cmd.id, "subscribe", ok, [error for _, error in errors]))
         # From here to the end nothing awaits: no diff can slip between the ack, the
         # attach and the snapshot, so each channel's first data frame is its snapshot.
         for channel, truck_id in wanted:
@@ -190,7 +253,27 @@ class Hub:
             # Every ok channel gets its snapshot (or replay), re-subscribed ones too: a client
             # re-subscribing to recover must not be left without a starting point.
             self._send_initial(conn, watch, cmd.resume.get(channel))
+        for feed in feeds:
+            self.counters.frames_sent += self.feeds.attach(conn, feed, cmd.resume.get(feed), self._snapshots)
         return plan.unknown
+
+    def _plan_feeds(self, conn: Subscriber, channels) -> tuple[list[str], list[tuple[str, dict]]]:
+        """Which of ``fleet``/``alerts`` this message may add (each is one subscription)."""
+        asked = [c for c in channels if c in FEEDS]
+        free = self._limits.subscriptions - len(conn.subscriptions) - len(conn.feeds)
+        feeds: list[str] = []
+        errors: list[tuple[str, dict]] = []
+        for feed in asked:
+            if feed in conn.feeds:
+                feeds.append(feed)  # ok again, with a fresh start
+            elif free > 0:
+                feeds.append(feed)
+                free -= 1
+            else:
+                errors.append((feed, protocol.channel_error(
+                    feed, protocol.TOO_MANY_SUBSCRIPTIONS,
+                    f"at most {self._limits.subscriptions} subscriptions per connection")))
+        return feeds, errors
 
     def _unverified(self, conn: Subscriber, pending: list[str]) -> tuple[int, int, set[str]]:
         """Unchecked subscriptions of ``conn``, unchecked pollers with subscribers in total, and
@@ -214,16 +297,23 @@ class Hub:
             conn.send(status, poller.truck_id)
             self.counters.frames_sent += 1
 
-    async def _ensure_poller(self, truck_id: str) -> FirstRead:
+    def _watch(self, truck_id: str) -> Watch | None:
+        """The truck's watch, started now when there is none (None while shutting down)."""
         watch = self.watches.get(truck_id)
         if watch is None:
             if self._closing:
-                return FirstRead.UNAVAILABLE
+                return None
             poller: Source = (self.cluster.relay(truck_id, self._publish) if self.cluster is not None
                               else Poller(truck_id, self._batcher.read, self._settings, self._publish))
             watch = Watch(poller)
             self.watches[truck_id] = watch
             poller.task.add_done_callback(lambda _t, p=poller: self._poller_ended(p))
+        return watch
+
+    async def _ensure_poller(self, truck_id: str) -> FirstRead:
+        watch = self._watch(truck_id)
+        if watch is None:
+            return FirstRead.UNAVAILABLE
         result = await asyncio.shield(watch.poller.first_read)
         if result is FirstRead.UNKNOWN:
             self._drop_watch(truck_id, watch.poller)
@@ -244,6 +334,7 @@ class Hub:
         watch = self.watches.get(truck_id)
         if watch is not None and watch.poller is poller:
             del self.watches[truck_id]
+            self.feeds.fanout.trucks.discard(truck_id)
             if watch.linger is not None:
                 watch.linger.cancel()
             poller.task.cancel()
@@ -253,6 +344,10 @@ class Hub:
         ok: list[str] = []
         errors: list[dict] = []
         for channel in cmd.channels:
+            if channel in FEEDS:
+                self.feeds.detach(conn, (channel,))
+                ok.append(channel)
+                continue
             try:
                 truck_id = truck_id_of(channel)
             except ProtocolError as exc:
@@ -296,6 +391,7 @@ class Hub:
         self.watches.clear()
         with contextlib.suppress(Exception):
             await asyncio.gather(*(p.stop() for p in pollers))
+        await self.feeds.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self._batcher.close()

@@ -70,6 +70,21 @@ class Store(Protocol):
     async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
         """Several trucks' cache rows in one query, keyed by truck id (the live lane)."""
 
+    async def fleet_ids(self, after: str | None, limit: int) -> list[str]:
+        """Truck ids after ``after``, in order (the fleet channel's listing; live capacity)."""
+
+    async def active_dtc_events(self, limit: int) -> list[Row]:
+        """Active ``dtc_events`` rows, oldest first."""
+
+    async def max_event_id(self, table: str) -> int:
+        """The highest id of ``dtc_events`` or ``refuel_events``, 0 when empty."""
+
+    async def events_after(self, table: str, after_id: int, limit: int) -> list[Row]:
+        """``dtc_events`` or ``refuel_events`` rows with an id above ``after_id``, by id."""
+
+    async def dtc_events_by_id(self, ids: Sequence[int]) -> list[Row]:
+        """``dtc_events`` rows by id."""
+
     async def truck_exists(self, truck_id: str) -> bool:
         """Whether the truck has a cache row (cheaper than reading it)."""
 

@@ -70,6 +70,31 @@ class SqlStore(ABC):
         return await self._select("list_trucks", sql.list_trucks(len(ids) or None, self.exact_truck_id),
                                   (after or "", *ids, *ids, limit))
 
+    async def fleet_ids(self, after: str | None, limit: int) -> list[str]:
+        """Truck ids after ``after``, in order: the fleet channel's listing (on the live lane)."""
+        rows = await self._select("fleet_ids", sql.list_trucks(None, self.exact_truck_id), (after or "", limit),
+                                  lane=LIVE)
+        return [r["truck_id"] for r in rows]
+
+    async def active_dtc_events(self, limit: int) -> list[Row]:
+        """Active DTC rows, oldest first (the alerts feed's baseline)."""
+        return await self._select("alerts", sql.ACTIVE_DTCS, (limit,), lane=LIVE)
+
+    async def max_event_id(self, table: str) -> int:
+        """The highest id of ``dtc_events`` or ``refuel_events`` (0 when empty)."""
+        rows = await self._select("alerts", sql.MAX_ID[table], (), lane=LIVE)
+        return int(rows[0]["id"] or 0) if rows else 0
+
+    async def events_after(self, table: str, after_id: int, limit: int) -> list[Row]:
+        """Rows of ``dtc_events`` or ``refuel_events`` with an id above ``after_id``, by id."""
+        return await self._select("alerts", sql.EVENTS_AFTER[table], (after_id, limit), lane=LIVE)
+
+    async def dtc_events_by_id(self, ids: Sequence[int]) -> list[Row]:
+        """DTC rows by id."""
+        if not ids:
+            return []
+        return await self._select("alerts", sql.dtcs_by_id(len(ids)), tuple(ids), lane=LIVE)
+
     async def history(
         self,
         truck_id: str,

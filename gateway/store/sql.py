@@ -48,6 +48,19 @@ HISTORY = (
     "AND (timestamp_utc > %s OR id > %s) "
     "ORDER BY timestamp_utc, id LIMIT %s"
 )
+# The alerts feed's reads of the event tables: by primary key only (ranges and id lists),
+# so their cost does not grow with the tables; active DTCs through idx_dtc_events_status.
+ACTIVE_DTCS = "SELECT * FROM dtc_events WHERE status = 'active' ORDER BY id LIMIT %s"
+MAX_ID = {table: f"SELECT MAX(id) AS id FROM {table}" for table in ("dtc_events", "refuel_events")}
+EVENTS_AFTER = {table: f"SELECT * FROM {table} WHERE id > %s ORDER BY id LIMIT %s"
+                for table in ("dtc_events", "refuel_events")}
+
+
+def dtcs_by_id(count: int) -> str:
+    """DTC rows by primary key (the ones known active, re-read to see them cleared)."""
+    return f"SELECT * FROM dtc_events WHERE id IN ({', '.join(['%s'] * count)})"
+
+
 TRUCK_EXISTS = "SELECT truck_id FROM truck_sensors_cache WHERE truck_id = %s"
 # Newest first with a keyset (time, id) below the previous page's last row; the range on
 # the indexed time column keeps the scan on idx_refuel_events_truck_time, read backwards.
