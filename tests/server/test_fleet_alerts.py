@@ -91,3 +91,20 @@ async def test_fleet_resume_after_a_short_disconnect_sends_only_the_changes(star
     data = [f for f in got if f["type"] in ("snapshot", "diff")]
     assert [(f["type"], f["channel"], f["changed"]) for f in data] == [("diff", f"truck:{TRUCKS[1]}", {"rpm": 2222})]
     await again.close()
+
+
+async def test_metrics_count_the_fleet_and_the_alerts(start_gateway):
+    gw = await start_gateway(alerts_poll=0.1)
+    ws = await gw.connect()
+    await gw.subscribe(ws, "fleet", "alerts")
+    await frames_until(ws, lambda fs: fs and fs[-1]["type"] == "position")
+    gw.execute("UPDATE truck_sensors_cache SET fuel_level_pct = 5 WHERE truck_id = %s", (TRUCKS[0],))
+    await frames_until(ws, lambda fs: ("fuel_low", TRUCKS[0]) in events(fs))
+    async with gw.session.get(gw.url + "/metrics") as resp:
+        text = await resp.text()
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert lines["gateway_fleet_subscribers"] == "1.0" and lines["gateway_alerts_subscribers"] == "1.0"
+    assert float(lines["gateway_fleet_trucks"]) == len(TRUCKS)
+    assert float(lines["gateway_fleet_writes_total"]) >= 1
+    assert float(lines['gateway_alert_events_total{kind="fuel_low"}']) == 1
+    await ws.close()
