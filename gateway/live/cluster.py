@@ -207,6 +207,7 @@ class Cluster:
         if self.alerts_token is not None:
             held = await broker.renew({ALERTS_KEY: self.alerts_token}, ttl)
             if ALERTS_KEY not in held:
+                log.info("the alerts lease was lost: another process derives them")
                 self.alerts_token = None
             elif not wanted:
                 await broker.release({ALERTS_KEY: self.alerts_token})
@@ -227,6 +228,7 @@ class Cluster:
             if token is not None:
                 epoch = alerts.derive(self._queue_alert)
                 if await broker.publish_snapshot(ALERTS_KEY, token, epoch, 0, b"{}"):
+                    log.info("deriving the cluster's alerts (epoch %s)", epoch)
                     self.alerts_token, self._alerts_epoch = token, epoch
                     self._spawn(self._publish_alerts(token, epoch))
                     return
