@@ -133,3 +133,17 @@ async def test_alerts_one_event_per_change_whichever_process(cluster_run: Cluste
         await sock.until(lambda sock: any(f.get("kind") == "dtc_raised" for f in sock.frames))
         seen.append([(f["epoch"], f["seq"]) for f in sock.frames if f.get("kind") == "dtc_raised"])
     assert seen[0] == seen[1] and len(seen[0]) == 1
+
+
+async def test_rest_sensors_of_a_truck_read_elsewhere_come_from_the_broker(cluster_run: ClusterRun):
+    run = cluster_run
+    a, b = await run.start(), await run.start()
+    sock = await run.watch(a, CH)
+    await sock.until(lambda sock: len(sock.data(CH)) == 1)
+    run.update("FL-0001", speed_mph=66)
+    await sock.until(lambda sock: sock.data(CH)[-1].get("changed", {}).get("speed_mph") == 66)
+    async with run.session.get(b.base + "/v1/trucks/FL-0001/sensors") as resp:
+        row = await resp.json()
+    assert resp.status == 200 and row["speed_mph"] == 66
+    metrics = await b.metrics(run.session)
+    assert metrics.get('gateway_db_queries_total{kind="sensor_row"}', 0) == 0  # not read from the database
