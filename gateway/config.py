@@ -235,7 +235,7 @@ class Settings:
     fleet_linger: float = setting("30", number(float, 0, 86400), "seconds the fleet stays watched (and logged) "
                                   "after its last subscriber left: the window a dashboard can resume in")
     fleet_log_size: int = setting("50000", number(int, 1, 10_000_000), "truck frames kept for fleet resume")
-    low_fuel_pct: float = setting("15", number(float, 0, 100), "alerts: fuel_low below this fuel level (%)")
+    low_fuel_pct: float = setting("15", number(float, 0, 100), "alerts: fuel_low below this fuel level (percent)")
     alerts_poll: float = setting("2", number(float, 0.1, 3600), "alerts: seconds between reads of the DTC "
                                  "and refuel tables")
     alerts_log_size: int = setting("10000", number(int, 1, 10_000_000), "alerts: events kept for resume and REST")

@@ -175,3 +175,9 @@ def test_token_mints_issuer_audience_and_reads_its_key_from_a_file(tmp_path):
                         audience="gw", issuer="ops")
     assert claims["trucks"] == ["A1", "B2"]
     assert_one_line_error(run("token", "--jwt-secret-file", str(tmp_path / "missing")), 2, "cannot read")
+
+
+def test_every_command_has_a_help_page():
+    for command in ("serve", "initdb", "simulate", "demo", "token"):
+        result = run(command, "--help")
+        assert result.returncode == 0 and "usage: gateway" in result.stdout, (command, result.stderr)
