@@ -100,9 +100,13 @@ class ServerProcess:
 
 
 def gateway_server(db_url: str, poll_interval: float, cpus: str | None, extra: Sequence[str] = ()) -> ServerProcess:
-    """``gateway serve`` on a free port of 127.0.0.1."""
+    """``gateway serve`` on a free port of 127.0.0.1.
+
+    The per-client REST rate limit is off: every simulated dashboard shares a few source
+    addresses, and a run measures the gateway's capacity, not its limiter.
+    """
     argv = [sys.executable, "-m", "gateway", "serve", "--db", db_url, "--host", "127.0.0.1", "--port", "0",
-            "--poll-interval", str(poll_interval), "--log-level", "WARNING", *extra]
+            "--poll-interval", str(poll_interval), "--log-level", "WARNING", "--rest-rate-limit", "0", *extra]
     return ServerProcess("gateway", argv, cpus)
 
 

@@ -1,8 +1,9 @@
 """Check that the services the suite needs answer before pytest starts (``make test``).
 
-MariaDB is required. When it is not running on this machine and its server binary is
-installed, one start is tried (as the machine's own docs describe); if it still does not
-answer, the run fails with one clear line. It is never skipped, in CI or elsewhere.
+MariaDB and Redis are required. When one is not running on this machine and its server
+binary is installed, one start is tried; if it still does not answer, the run fails with
+one clear line. Neither is ever skipped, in CI or elsewhere. (Tests that must kill a
+server start private ones of their own: ``tests/support/private_*.py``.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pymysql
 HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 SERVER = "/usr/sbin/mariadbd"
+REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 def mariadb_answers() -> str | None:
@@ -29,6 +32,34 @@ def mariadb_answers() -> str | None:
         return str(exc)
     conn.close()
     return None
+
+
+def redis_answers() -> str | None:
+    """None when Redis answers PING, else the reason."""
+    import redis
+
+    try:
+        with redis.Redis(host=HOST, port=REDIS_PORT, socket_timeout=3, socket_connect_timeout=3) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        return str(exc)
+    return None
+
+
+def ensure_redis() -> int:
+    problem = redis_answers()
+    if problem and os.path.exists(REDIS_SERVER):
+        print(f"Redis not answering ({problem}); starting {REDIS_SERVER}", flush=True)
+        subprocess.run([REDIS_SERVER, "--port", str(REDIS_PORT), "--bind", HOST, "--daemonize", "yes"], check=False)
+        deadline = time.monotonic() + 15
+        while problem and time.monotonic() < deadline:
+            time.sleep(0.2)
+            problem = redis_answers()
+    if problem:
+        print(f"error: the test suite needs Redis at {HOST}:{REDIS_PORT}: {problem}", file=sys.stderr)
+        return 1
+    print(f"Redis at {HOST}:{REDIS_PORT} answers", flush=True)
+    return 0
 
 
 def main() -> int:
@@ -44,7 +75,7 @@ def main() -> int:
         print(f"error: the test suite needs MariaDB at {HOST}:{PORT} (root, no password): {problem}", file=sys.stderr)
         return 1
     print(f"MariaDB at {HOST}:{PORT} answers", flush=True)
-    return 0
+    return ensure_redis()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
+import sys
 
 from gateway.cli.loop import configure_logging, run_async
 from gateway.cli.signals import stop_on_signals
@@ -26,17 +29,24 @@ def settings_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Se
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """Run the command with parsed arguments."""
-    return run_async(serve(settings_of(parser, args)))
+    """Run the command with parsed arguments: one process, or a supervisor of ``--workers``."""
+    settings = settings_of(parser, args)
+    if settings.workers > 1:
+        from gateway.cli.workers import supervise
+
+        return asyncio.run(supervise(settings, sys.argv[1:]))
+    return run_async(serve(settings))
 
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then shut down gracefully; returns the exit code."""
+    from gateway.cli.workers import WORKER_ENV
     from gateway.server.app import make_app
     from gateway.server.run import settle_gc, start_site
 
     with stop_on_signals() as stop:
-        runner, port = await start_site(make_app(settings), settings.host, settings.port)
+        runner, port = await start_site(make_app(settings), settings.host, settings.port,
+                                        reuse_port=WORKER_ENV in os.environ)
         print(f"listening on http://{settings.host}:{port}", flush=True)
         if settings.db.scheme == "sqlite":
             log.info("using the embedded database %s", settings.db.redacted())

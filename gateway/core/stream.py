@@ -54,7 +54,7 @@ class ChannelStream:
             self._ring.append((self.seq, frame))
         return frame
 
-    def adopt(self, seq: int, ts: int, payload: bytes) -> bytes | None:
+    def adopt(self, seq: int, payload: bytes) -> bytes | None:
         """Take a diff made by this epoch's reader elsewhere (a cluster relay's copy).
 
         ``payload`` is the diff frame's JSON exactly as the reader encoded it, so every
@@ -66,7 +66,7 @@ class ChannelStream:
         change = orjson.loads(payload)
         self.row = apply(self.row, Diff(change.get("changed", {}), change.get("removed", [])))
         self.seq = seq
-        self.ts = ts
+        self.ts = change.get("ts", self.ts)
         self._snapshot = None
         self._body = None
         frame = text_frame(payload)

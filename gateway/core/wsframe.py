@@ -27,3 +27,9 @@ def _frame(first_byte: int, payload: bytes) -> bytes:
 def text_frame(payload: bytes) -> bytes:
     """A complete, final, unmasked text frame carrying ``payload`` (UTF-8 JSON)."""
     return _frame(_FIN_TEXT, payload)
+
+
+def payload_of(frame: bytes) -> bytes:
+    """The payload of a complete unmasked frame built by ``text_frame``."""
+    length = frame[1] & 0x7F
+    return frame[2 if length < 126 else 4 if length == 126 else 10:]

@@ -21,6 +21,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from enum import Enum
+from typing import Any
 
 from gateway.config import Settings
 from gateway.core import protocol
@@ -41,7 +42,8 @@ MAX_SLOTS = 20
 # (and ignores STARTED, since each subscriber gets its snapshot when it attaches); a
 # cluster reader hands every kind to the broker.
 STARTED, SNAPSHOT, DIFF, STATUS, GONE = "started", "snapshot", "diff", "status", "gone"
-Publish = Callable[["Poller", bytes, str], None]
+# (source, frame, kind): the source is the Poller itself, or the relay channel standing for one.
+Publish = Callable[[Any, bytes, str], None]
 
 
 class FirstRead(Enum):

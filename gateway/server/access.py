@@ -5,6 +5,11 @@ so once at start. With a key, every ``/v1/`` request needs a valid token: none o
 one is 401 (before any upgrade), a truck outside the token's claims is 403 on REST and
 ``forbidden`` on subscribe. Health, metrics, the OpenAPI document and the dashboard page
 stay open: they carry no fleet data.
+
+Clients are counted by address (``client_of``): the TCP peer, or what a trusted reverse
+proxy (``--trusted-proxies``) says in ``Forwarded``/``X-Forwarded-For``. Origins are compared
+whole and normalised (``gateway.core.origins``); the request's ``Host`` counts only for
+the hostnames the gateway is configured to be served under (``--public-hosts``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.core.clientaddr import client_address, forwarded_proto
+from gateway.core.origins import origin_allowed as _origin_rule
+from gateway.core.origins import own_origin
 from gateway.server.auth import OPEN_GRANT, Authenticator, AuthError, Grant, token_of
 from gateway.server.responses import error_response
 
@@ -59,15 +67,26 @@ def check_truck(request: web.Request, truck_id: str) -> None:
         raise web.HTTPForbidden(reason=f"token does not grant truck {truck_id!r}")
 
 
-def origin_allowed(settings: Settings, origin: str | None, host: str | None = None) -> bool:
-    """No Origin (not a browser) passes; the gateway's own pages (same host) pass; any other
-    browser origin must be on the allowlist when one is set."""
-    if origin is None or not settings.allowed_origins:
-        return True
-    origin = origin.rstrip("/")
-    if host and origin.split("://", 1)[-1] == host:
-        return True
-    return origin in settings.allowed_origins
+def client_of(request: web.BaseRequest, settings: Settings) -> str:
+    """The client's address: the peer, unless a trusted proxy forwarded the request."""
+    headers = request.headers
+    return client_address(request.remote, settings.trusted_proxies, headers.get("Forwarded"),
+                          headers.get("X-Forwarded-For"))
+
+
+def request_origin(request: web.BaseRequest, settings: Settings) -> str | None:
+    """The origin of a page this request's host would serve (scheme as a trusted proxy reports it)."""
+    headers = request.headers
+    scheme = forwarded_proto(request.remote, settings.trusted_proxies, headers.get("Forwarded"),
+                             headers.get("X-Forwarded-Proto")) or request.scheme
+    return own_origin(scheme, headers.get("Host"))
+
+
+def origin_allowed(settings: Settings, request: web.BaseRequest) -> bool:
+    """No Origin (not a browser) passes; with an allowlist, a browser origin must be on it or be
+    the gateway's own page under one of ``--public-hosts`` (``gateway.core.origins``)."""
+    return _origin_rule(request.headers.get("Origin"), settings.allowed_origins, settings.public_hosts,
+                        request_origin(request, settings))
 
 
 class ConnectionCaps:

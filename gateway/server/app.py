@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.config import Settings
+from gateway.config import Settings, cursor_secret_of, jwt_secret_of
 from gateway.core.params import CursorCodec
 from gateway.live.hub import Hub
 from gateway.server import health, openapi, page, rest
@@ -20,8 +20,9 @@ from gateway.server.access import ConnectionCaps, make_auth_middleware
 from gateway.server.auth import Authenticator
 from gateway.server.errors import json_errors
 from gateway.server.guard import HandshakeGuard
-from gateway.server.keys import CAPS, CURSORS, GUARD, HUB, METRICS, SETTINGS, STORE
+from gateway.server.keys import AUTH, CAPS, CURSORS, GUARD, HUB, METRICS, READY, REST_GUARD, SETTINGS, STORE
 from gateway.server.metrics import Metrics, metrics_handler
+from gateway.server.restguard import RestGuard
 from gateway.server.ws import close_all, websocket_handler
 from gateway.store import Store, open_store
 
@@ -35,14 +36,23 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
         settings: validated settings.
         store: an already made store (tests); by default one is opened from ``settings.db``.
     """
-    authenticator = Authenticator.from_settings(settings.jwt_secret, settings.jwt_public_key)
-    guard = HandshakeGuard(settings.handshake_timeout)
-    app = web.Application(middlewares=[guard.middleware, json_errors, make_auth_middleware(authenticator)])
+    authenticator = Authenticator.from_settings(
+        jwt_secret_of(settings), settings.jwt_public_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        max_lifetime_s=settings.jwt_max_lifetime)
+    guard = HandshakeGuard(settings.handshake_timeout, settings.keepalive_timeout)
+    rest_guard = RestGuard(settings)
+    # Order: the connection guard first; errors as JSON; REST limits before token checks
+    # (a flood of bad tokens costs signature checks too); then the token.
+    app = web.Application(middlewares=[guard.middleware, json_errors, rest_guard.middleware,
+                                       make_auth_middleware(authenticator)])
     app[GUARD] = guard
+    app[REST_GUARD] = rest_guard
+    app[AUTH] = authenticator
     app[CAPS] = ConnectionCaps(settings)
     if authenticator is None:
         log.warning("no --jwt-secret or --jwt-public-key: the gateway is open to anyone who can reach it")
-    app[CURSORS] = CursorCodec(settings.cursor_secret.encode() if settings.cursor_secret else secrets.token_bytes(32))
+    cursor_secret = cursor_secret_of(settings)
+    app[CURSORS] = CursorCodec(cursor_secret.encode() if cursor_secret else secrets.token_bytes(32))
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
 
@@ -53,18 +63,26 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
             pool_max=settings.pool_max,
             pool_recycle=settings.pool_recycle,
             query_timeout=settings.query_timeout,
+            pool_live_reserve=settings.pool_live_reserve,
         )
         await st.open()
         app[STORE] = st
+        app[READY] = health.ReadyProbe(st)
         yield
         await st.close()
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics = app[METRICS]
+        broker = None
+        if settings.broker:
+            from gateway.broker import open_broker  # redis is imported only in cluster mode
+
+            broker = open_broker(settings.broker, settings.broker_prefix, ring_size=settings.ring_size)
         hub = Hub(app[STORE], settings, observe_poll=metrics.poll_duration.observe,
-                  observe_push=metrics.push_latency.observe)
+                  observe_push=metrics.push_latency.observe, broker=broker)
         metrics.watch(hub, app[STORE])
         app[HUB] = hub
+        await hub.start()
         yield
         await hub.close()
 

@@ -36,7 +36,8 @@ class Connection:
     """Server side of one WebSocket client."""
 
     __slots__ = (
-        "_closer", "_flusher", "_protocol", "_transport", "buffer_limit", "closed", "grant", "on_slow", "pending",
+        "_closer", "_flusher", "_protocol", "_transport", "buffer_limit", "closed", "feeds", "grant", "on_slow",
+        "pending",
         "pending_bytes", "remote", "send_timeout", "session", "snapshot_of", "subscriptions", "ws",
     )
 
@@ -60,6 +61,7 @@ class Connection:
         self.snapshot_of = snapshot_of
         self.on_slow = on_slow
         self.subscriptions: set[str] = set()
+        self.feeds: set[str] = set()  # "fleet", "alerts"
         self.grant: Grant = OPEN_GRANT
         self.pending: deque[tuple[int, str | None, bytes]] | None = None
         self.pending_bytes = 0
@@ -80,6 +82,26 @@ class Connection:
         if self.closed:
             return
         self._enqueue(DATA if channel else CONTROL, channel, frame)
+
+    def send_batch(self, blob: bytes, items: list[tuple[str, bytes]], tail: bytes) -> None:
+        """Send the fleet's frames of one tick: ``blob`` is ``items`` then ``tail``, joined.
+
+        A writable socket takes the whole blob in one write; a backpressured one queues the
+        trucks' frames one by one (so a resync can replace them per truck) and the tail.
+        """
+        if self.pending is None:
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                self.closed = True
+                return
+            if not self._protocol.writing_paused:
+                transport.write(blob)
+                return
+        if self.closed:
+            return
+        for truck, frame in items:
+            self._enqueue(DATA, truck, frame)
+        self._enqueue(CONTROL, None, tail)
 
     def _enqueue(self, kind: int, channel: str | None, frame: bytes) -> None:
         if self.pending is None:
@@ -103,7 +125,8 @@ class Connection:
             else:
                 kept.append(item)
         for channel in channels:
-            snapshot = self.snapshot_of(channel) if channel in self.subscriptions else None
+            followed = channel in self.subscriptions or ("fleet" in self.feeds and self.grant.allows(channel))
+            snapshot = self.snapshot_of(channel) if followed else None
             if snapshot is not None:
                 kept.append((DATA, channel, snapshot))
         self.pending = kept

@@ -13,8 +13,11 @@ from gateway.store import Store
 if TYPE_CHECKING:
     from gateway.live.hub import Hub
     from gateway.server.access import ConnectionCaps
+    from gateway.server.auth import Authenticator
     from gateway.server.guard import HandshakeGuard
+    from gateway.server.health import ReadyProbe
     from gateway.server.metrics import Metrics
+    from gateway.server.restguard import RestGuard
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -23,3 +26,6 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CURSORS = web.AppKey("cursors", CursorCodec)
 CAPS: web.AppKey[ConnectionCaps] = web.AppKey("caps")
 GUARD: web.AppKey[HandshakeGuard] = web.AppKey("guard")
+AUTH: web.AppKey[Authenticator | None] = web.AppKey("auth")
+READY: web.AppKey[ReadyProbe] = web.AppKey("ready")
+REST_GUARD: web.AppKey[RestGuard] = web.AppKey("rest_guard")

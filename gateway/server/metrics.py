@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gateway.live.cluster import Cluster
 from gateway.live.hub import Hub
 from gateway.server.keys import METRICS
 from gateway.store import Store
@@ -45,6 +46,27 @@ class _GatewayCollector(Collector):
         for kind, count in sorted(self._store.queries.items()):
             queries.add_metric([kind], count)
         yield queries
+        cluster = hub.cluster
+        if cluster is not None:
+            yield from _cluster_metrics(cluster)
+
+
+def _cluster_metrics(cluster: Cluster) -> Iterator:
+    """Cluster mode: leases, broker health and the relay's work (plain counters, read here)."""
+    broker = cluster.broker
+    yield GaugeMetricFamily("gateway_leases_held", "Truck leases this process holds (it reads them for the cluster)",
+                            value=len(cluster.readers))
+    yield GaugeMetricFamily("gateway_broker_up", "1 while the broker answers, else 0 (each process reads for itself)",
+                            value=1 if cluster.up else 0)
+    yield CounterMetricFamily("gateway_relay_published", "Frames this process published to the broker",
+                              value=broker.published)
+    yield CounterMetricFamily("gateway_relay_received", "Frames this process received from the broker",
+                              value=broker.received)
+    yield CounterMetricFamily("gateway_relay_gap_fills", "Relay gaps filled from the broker's history",
+                              value=broker.gap_fills)
+    yield CounterMetricFamily("gateway_relay_resyncs", "Relay gaps the history could not fill (snapshot resync)",
+                              value=broker.resyncs)
+    yield CounterMetricFamily("gateway_broker_round_trips", "Round trips to the broker", value=broker.round_trips)
 
 
 class Metrics:
@@ -54,13 +76,17 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.poll_duration = Histogram("gateway_poll_duration_seconds", "Time of one poller database read",
                                        buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.broker_rtt = Histogram("gateway_broker_rtt_seconds", "Round-trip time of one broker call",
+                                    buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.push_latency = Histogram("gateway_push_latency_seconds",
                                       "From the poller's read of a change to its frame handed to every socket",
                                       buckets=_LATENCY_BUCKETS, registry=self.registry)
 
     def watch(self, hub: Hub, store: Store) -> None:
-        """Expose the hub's and the store's own counters."""
+        """Expose the hub's and the store's own counters (and the broker's round trips)."""
         self.registry.register(_GatewayCollector(hub, store))
+        if hub.cluster is not None:
+            hub.cluster.broker.observe_rtt = self.broker_rtt.observe
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -97,7 +97,7 @@ def _operation(summary: str, responses: dict[str, Schema], parameters: Sequence[
     if protected:
         operation["security"] = [{}, {"bearer": []}, {"access_token": []}]
         responses.update({"400": _ref("responses", "BadRequest"), "401": _ref("responses", "Unauthorized"),
-                          "503": _ref("responses", "Unavailable")})
+                          "429": _ref("responses", "RateLimited"), "503": _ref("responses", "Unavailable")})
     operation["responses"] = dict(sorted(responses.items()))
     return {"get": operation}
 
@@ -121,6 +121,8 @@ _TRUCK_ID = {"type": "string", "pattern": TRUCK_ID_PATTERN}
 _ID = {"type": "integer"}
 _CURSOR = _query("cursor", {"type": "string"}, "opaque `next_cursor` of the previous page of the same query")
 _SINCE = _ref("parameters", "Since")
+_COMPONENTS = {"type": "object", "required": ["database"], "description": "each component's state",
+               "properties": {"database": {"enum": ["up", "down", "schema_missing"]}}}
 _UNTIL = _ref("parameters", "Until")
 
 SCHEMAS: dict[str, Schema] = {
@@ -128,7 +130,8 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object", "required": ["error"], "additionalProperties": False,
         "properties": {"error": {
             "type": "object", "required": ["code", "message"], "additionalProperties": False,
-            "properties": {"code": {"type": "string", "description": "bad_request, not_found, db_unavailable…"},
+            "properties": {"code": {"type": "string",
+                                    "description": "bad_request, not_found, rate_limited, db_unavailable, busy…"},
                            "message": {"type": "string"}}}},
     },
     "Truck": {"type": "object", "required": ["truck_id", "timestamp"], "additionalProperties": False,
@@ -153,11 +156,20 @@ SCHEMAS: dict[str, Schema] = {
     "MetricPage": _page("Metric"),
     "DtcPage": _page("Dtc"),
     "RefuelPage": _page("Refuel"),
-    "Ready": {"type": "object", "required": ["status", "store", "database", "pool_size", "pool_free"],
-              "properties": {"status": {"const": "ready"}, "store": {"enum": ["mysql", "sqlite"]},
-                             "database": {"type": "string", "description": "the database URL, password redacted"},
+    "Ready": {"type": "object", "required": ["status", "components", "store", "pool_size", "pool_free"],
+              "properties": {"status": {"const": "ready"}, "components": _COMPONENTS,
+                             "store": {"enum": ["mysql", "sqlite"]},
+                             "database": {"type": "string", "description": "the database URL, password redacted "
+                                          "(only with --readyz-detail or a valid token)"},
                              **{k: {"type": "integer", "minimum": 0}
-                                for k in ("pool_size", "pool_free", "pool_min", "pool_max")}}},
+                                for k in ("pool_size", "pool_free", "pool_min", "pool_max", "pool_live_reserve")}}},
+    "NotReady": {"type": "object", "required": ["status", "components", "error"],
+                 "properties": {"status": {"const": "unavailable"}, "components": _COMPONENTS,
+                                "error": {"type": "object", "required": ["code", "message"], "properties": {
+                                    "code": {"enum": ["db_unavailable", "schema_missing"]},
+                                    "message": {"type": "string"},
+                                    "detail": {"type": "string", "description": "the driver's error "
+                                               "(only with --readyz-detail or a valid token)"}}}}},
 }
 
 PARAMETERS: dict[str, Schema] = {
@@ -173,7 +185,13 @@ RESPONSES: dict[str, Schema] = {
                            {"WWW-Authenticate": {"schema": {"type": "string"}}}),
     "Forbidden": _error("the token does not grant this truck", "forbidden"),
     "NotFound": _error("no such truck", "not_found"),
-    "Unavailable": _error("the database is not answering (`db_unavailable`)", "db_unavailable"),
+    "Unavailable": _error("the database is not answering (`db_unavailable`), lacks the tables (`schema_missing`: "
+                          "run `gateway initdb`), or the gateway is busy (`busy`, with `Retry-After`)",
+                          "db_unavailable",
+                          {"Retry-After": {"schema": {"type": "string"}, "description": "with `busy`: seconds"}}),
+    "NotReady": _json(_ref("schemas", "NotReady"), "not ready: the database is down or lacks the tables"),
+    "RateLimited": _error("more requests from this client address than `--rest-rate-limit` allows", "rate_limited",
+                          {"Retry-After": {"schema": {"type": "string"}, "description": "seconds to wait"}}),
 }
 
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "strong ETag of exactly this body"},
@@ -209,7 +227,7 @@ PATHS: dict[str, dict[str, Schema]] = {
         tag="operations"),
     "/readyz": _operation("Readiness: the database answers", {
         "200": _json(_ref("schemas", "Ready"), "ready, with pool statistics"),
-        "503": _ref("responses", "Unavailable")}, tag="operations"),
+        "503": _ref("responses", "NotReady")}, tag="operations"),
     "/metrics": _operation("Prometheus metrics", {"200": {
         "description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}},
         tag="operations"),

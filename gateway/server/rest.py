@@ -3,10 +3,17 @@
 Every parameter is validated before any query (``gateway.core.params``); every list is
 ``{"items": [...], "next_cursor": ...}`` paged by an opaque keyset cursor; every query is
 bounded by the store's timeout, so a database outage is a prompt 503, not a hung request.
+
+Truck ids are exact (case-sensitive, as stored): ``/v1/trucks/az0084`` is a 404 when the
+database holds ``AZ0084``, and a token naming ``az0084`` does not see ``AZ0084``. A truck
+found missing is remembered briefly (the hub's ``unknown`` cache, shared with WebSocket
+subscribes), so asking again costs no query. Large pages are encoded a slice at a time,
+letting the event loop push diffs in between (``responses.json_page``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -26,7 +33,7 @@ from gateway.core.params import (
 from gateway.core.stream import encode_row
 from gateway.server.access import check_truck, grant_of
 from gateway.server.keys import CURSORS, HUB, STORE
-from gateway.server.responses import json_response
+from gateway.server.responses import json_page, json_response
 
 HISTORY_DEFAULT_WINDOW = dt.timedelta(hours=24)
 STATUSES = ("active", "cleared", "all")
@@ -46,10 +53,25 @@ def _truck_id(request: web.Request) -> str:
     return truck_id
 
 
+def _not_found(request: web.Request, truck_id: str, *, remember: bool) -> web.HTTPNotFound:
+    if remember:
+        request.app[HUB].unknown.add(truck_id, asyncio.get_running_loop().time())
+    return web.HTTPNotFound(reason=f"no truck {truck_id!r}")
+
+
+def _known_missing(request: web.Request, truck_id: str) -> bool:
+    return request.app[HUB].unknown.known_missing(truck_id, asyncio.get_running_loop().time())
+
+
 async def _require_truck(request: web.Request, truck_id: str) -> None:
-    """404 for a truck with no cache row; a watched truck needs no query."""
-    if request.app[HUB].row_body(truck_id) is None and not await request.app[STORE].truck_exists(truck_id):
-        raise web.HTTPNotFound(reason=f"no truck {truck_id!r}")
+    """404 for a truck with no cache row; a watched truck, or one just found missing, needs no query."""
+    hub = request.app[HUB]
+    if hub.row_body(truck_id) is not None:
+        return
+    if _known_missing(request, truck_id):
+        raise _not_found(request, truck_id, remember=False)
+    if not await request.app[STORE].truck_exists(truck_id):
+        raise _not_found(request, truck_id, remember=True)
 
 
 def _window(
@@ -76,10 +98,10 @@ def _window(
     return since, until, keys
 
 
-def _page(items: list[dict], limit: int, cursors: CursorCodec, time_column: str, **scope: Any) -> web.Response:
+async def _page(items: list[dict], limit: int, cursors: CursorCodec, time_column: str, **scope: Any) -> web.Response:
     """One page; ``next_cursor`` only when the page is full (more may remain)."""
     next_cursor = cursors.encode(keyset_payload(items[-1], time_column, **scope)) if len(items) == limit else None
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return await json_page(items, next_cursor)
 
 
 async def list_trucks(request: web.Request) -> web.Response:
@@ -102,9 +124,11 @@ async def sensors(request: web.Request) -> web.Response:
     truck_id = _truck_id(request)
     cached = request.app[HUB].row_body(truck_id)
     if cached is None:
+        if _known_missing(request, truck_id):
+            raise _not_found(request, truck_id, remember=False)
         row = await request.app[STORE].fetch_sensor_row(truck_id)
         if row is None:
-            raise web.HTTPNotFound(reason=f"no truck {truck_id!r}")
+            raise _not_found(request, truck_id, remember=True)
         cached = encode_row(row)
     body, etag = cached
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -130,7 +154,7 @@ async def history(request: web.Request) -> web.Response:
     scope = {"k": "history", "truck": truck_id, "since": since.isoformat(), "until": until.isoformat()}
     await _require_truck(request, truck_id)
     items = await request.app[STORE].history(truck_id, since, until, after, limit)
-    return _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
+    return await _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
 
 
 async def dtcs(request: web.Request) -> web.Response:
@@ -151,7 +175,7 @@ async def dtcs(request: web.Request) -> web.Response:
         before = keyset(request.app[CURSORS].decode(request.query["cursor"], scope))
     await _require_truck(request, truck_id)
     items = await request.app[STORE].dtc_events(truck_id, statuses, severities, since, limit, before)
-    return _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
+    return await _page(items, limit, request.app[CURSORS], "timestamp_utc", **scope)
 
 
 async def refuels(request: web.Request) -> web.Response:
@@ -163,7 +187,7 @@ async def refuels(request: web.Request) -> web.Response:
     scope = {"k": "refuels", "truck": truck_id, "since": since.isoformat(), "until": until.isoformat()}
     await _require_truck(request, truck_id)
     items = await request.app[STORE].refuel_events(truck_id, since, until, limit, before)
-    return _page(items, limit, request.app[CURSORS], "refuel_time", **scope)
+    return await _page(items, limit, request.app[CURSORS], "refuel_time", **scope)
 
 
 def add_routes(app: web.Application) -> None:

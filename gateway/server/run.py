@@ -7,7 +7,7 @@ import gc
 
 from aiohttp import web
 
-from gateway.server.keys import GUARD
+from gateway.server.keys import GUARD, SETTINGS
 
 
 class PortInUse(Exception):
@@ -26,7 +26,9 @@ async def start_site(
     Raises:
         PortInUse: the address is taken (the caller reports it in one line).
     """
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
+    # aiohttp's own keep-alive default is 3,630 s; the guard bounds it too, this keeps them in step.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0,
+                           keepalive_timeout=app[SETTINGS].keepalive_timeout)
     await runner.setup()
     assert runner.server is not None
     app[GUARD].install(runner.server)

@@ -20,9 +20,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from gateway.config import Settings
 from gateway.core import protocol
 from gateway.core.protocol import Ping, ProtocolError, Subscribe
-from gateway.core.ratelimit import TokenBucket
+from gateway.core.ratelimit import LeakyBucket, TokenBucket
 from gateway.live.hub import Hub
-from gateway.server.access import grant_of, origin_allowed
+from gateway.server.access import client_of, grant_of, origin_allowed
 from gateway.server.connection import Connection
 from gateway.server.keys import CAPS, HUB, SETTINGS
 from gateway.server.responses import error_response
@@ -62,10 +62,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     caps = request.app[CAPS]
-    if not origin_allowed(settings, request.headers.get("Origin"), request.host):
+    if not origin_allowed(settings, request):
         # Browsers send Origin on every upgrade: a page elsewhere must not ride a user's token.
         return error_response(403, "forbidden", "origin not allowed")
-    remote = request.remote or "?"
+    remote = client_of(request, settings)
     refusal = caps.refuse(remote)
     if refusal is not None:
         return refusal
@@ -123,7 +123,9 @@ async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub, settings
     loop = asyncio.get_running_loop()
     bucket = TokenBucket(settings.rate_limit, settings.rate_burst, loop.time())
     idle = _IdleTimer(ws, conn, settings.idle_timeout)
-    violations = 0
+    # A leaky bucket, not a counter: a client that slips now and then is forgiven at
+    # --violation-decay per second; one that keeps at it fills --max-violations and is closed.
+    violations = LeakyBucket(settings.max_violations - 1, settings.violation_decay, loop.time())
     try:
         async for msg in ws:
             idle.touch()
@@ -137,21 +139,28 @@ async def _serve(ws: web.WebSocketResponse, conn: Connection, hub: Hub, settings
                     raise ProtocolError(protocol.BAD_REQUEST, "binary frames are not accepted; send JSON text")
                 command = protocol.parse_client_frame(msg.data)
             except ProtocolError as exc:
-                violations += 1
                 hub.send_control(conn, protocol.error(exc.id, exc.code, exc.message))
-                if violations >= settings.max_violations:
-                    log.info("closing %s (%s): %d bad or excessive messages", conn.session, conn.remote, violations)
-                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many bad or excessive messages")
+                if violations.add(1, loop.time()):
+                    await _close_abusive(ws, conn)
                     break
                 continue
             if isinstance(command, Ping):
                 hub.send_control(conn, protocol.pong(command.id))
             elif isinstance(command, Subscribe):
-                await hub.subscribe(conn, command)
+                # Each unknown truck counts as a violation: made-up ids cost lookups.
+                unknown = await hub.subscribe(conn, command)
+                if unknown and violations.add(unknown, loop.time()):
+                    await _close_abusive(ws, conn)
+                    break
             else:
                 hub.unsubscribe(conn, command)
     finally:
         idle.cancel()
+
+
+async def _close_abusive(ws: web.WebSocketResponse, conn: Connection) -> None:
+    log.info("closing %s (%s): too many bad or excessive messages", conn.session, conn.remote)
+    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many bad or excessive messages")
 
 
 async def close_all(hub: Hub, code: int = WSCloseCode.GOING_AWAY) -> None:

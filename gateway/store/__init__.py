@@ -4,6 +4,6 @@ May import: gateway.core and the drivers (aiomysql, sqlite3). The schema ships a
 data in ``schema/``.
 """
 
-from gateway.store.base import Store, StoreUnavailable, open_store
+from gateway.store.base import Store, StoreBusy, StoreSchemaMissing, StoreUnavailable, open_store
 
-__all__ = ["Store", "StoreUnavailable", "open_store"]
+__all__ = ["Store", "StoreBusy", "StoreSchemaMissing", "StoreUnavailable", "open_store"]

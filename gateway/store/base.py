@@ -3,6 +3,18 @@
 Both stores return rows already made JSON-safe (``gateway.core.rows``), run every query
 parameterised and under a timeout, and turn any connectivity failure or timeout into
 ``StoreUnavailable`` so callers handle exactly one error for "the database is down".
+Two kinds of it are told apart, for callers that can do better than "down": a wait for a
+connection that REST load has taken (``StoreBusy``: the database is fine) and a database
+without the gateway's tables (``StoreSchemaMissing``: run ``gateway initdb``).
+
+Lanes: ``fetch_sensor_rows`` (the pollers' batched read) and ``stats`` (the readiness
+probe) are the live path. A store keeps capacity for them that no other query may take
+(MySQL: ``pool_live_reserve`` connections; SQLite: a connection and thread of their own),
+so no amount of REST traffic can stop the pushes.
+
+Truck ids are exact: a row is found only under the id it is stored with, whatever the
+database's collation (MariaDB's default one ignores case; ``az0084`` is not ``AZ0084``).
+
 They also count the queries they run by kind (``queries``), which is how tests and
 ``/metrics`` see how much work a poll or a request costs.
 """
@@ -24,6 +36,14 @@ class StoreUnavailable(Exception):
     """The database could not be reached or did not answer in time."""
 
 
+class StoreBusy(StoreUnavailable):
+    """No connection was free in time: other queries hold them. Not an outage."""
+
+
+class StoreSchemaMissing(StoreUnavailable):
+    """The database answers but lacks the gateway's tables (``gateway initdb`` creates them)."""
+
+
 class Store(Protocol):
     """Read (and, for the simulator, write) fleet telemetry."""
 
@@ -37,7 +57,9 @@ class Store(Protocol):
         """Release connections; bounded in time."""
 
     async def stats(self) -> dict[str, Any]:
-        """Check the database answers; return pool statistics. Raises StoreUnavailable."""
+        """Check the database answers and has the tables (live lane); return pool statistics.
+
+        Raises StoreUnavailable (``StoreSchemaMissing`` when the tables are missing)."""
 
     async def create_schema(self) -> None:
         """Create missing tables and indexes (idempotent)."""
@@ -46,7 +68,22 @@ class Store(Protocol):
         """One truck's cache row, or None when the truck does not exist."""
 
     async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, Row]:
-        """Several trucks' cache rows in one query, keyed by truck id."""
+        """Several trucks' cache rows in one query, keyed by truck id (the live lane)."""
+
+    async def fleet_ids(self, after: str | None, limit: int) -> list[str]:
+        """Truck ids after ``after``, in order (the fleet channel's listing; live capacity)."""
+
+    async def active_dtc_events(self, limit: int) -> list[Row]:
+        """Active ``dtc_events`` rows, oldest first."""
+
+    async def max_event_id(self, table: str) -> int:
+        """The highest id of ``dtc_events`` or ``refuel_events``, 0 when empty."""
+
+    async def events_after(self, table: str, after_id: int, limit: int) -> list[Row]:
+        """``dtc_events`` or ``refuel_events`` rows with an id above ``after_id``, by id."""
+
+    async def dtc_events_by_id(self, ids: Sequence[int]) -> list[Row]:
+        """``dtc_events`` rows by id."""
 
     async def truck_exists(self, truck_id: str) -> bool:
         """Whether the truck has a cache row (cheaper than reading it)."""

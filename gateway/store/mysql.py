@@ -6,6 +6,12 @@ committed row instead of a REPEATABLE READ snapshot; ``pool_recycle`` below the 
 a timeout, and a connection whose query was interrupted is closed rather than reused
 (its protocol state is unknown). The pool is created lazily, so a database that is down
 at start only makes queries fail with ``StoreUnavailable`` until it comes back.
+
+Lanes (``gateway.store.base``): queries of the shared lane (REST, writes) first take one of
+``pool_max - pool_live_reserve`` permits, so at least ``pool_live_reserve`` connections are
+always left to the pollers. A shared query that finds no permit within the query timeout
+is ``StoreBusy``, not an outage. The live lane takes no permit (it may also use
+connections REST leaves idle); its wait for a connection stays inside the query timeout.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from pymysql.constants import FIELD_TYPE
 
 from gateway.core.rows import Row, json_safe_row
 from gateway.store import sql
-from gateway.store.base import StoreUnavailable
-from gateway.store.common import SqlStore
+from gateway.store.base import StoreBusy, StoreSchemaMissing, StoreUnavailable
+from gateway.store.common import LIVE, SHARED, SqlStore
 from gateway.store.url import DbUrl
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ def _datetime_text(text: str) -> str | None:
 DECODERS = {**pymysql.converters.decoders,
             FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float,
             FIELD_TYPE.DATETIME: _datetime_text, FIELD_TYPE.TIMESTAMP: _datetime_text}
+ER_NO_SUCH_TABLE = 1146
+_SLICE = 500
 _CREATE_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (\w+) (.*)", re.S)
 
 
@@ -66,6 +74,7 @@ class MySQLStore(SqlStore):
 
     kind = "mysql"
     dialect = "mysql"
+    exact_truck_id = "BINARY truck_id"
 
     def __init__(
         self,
@@ -75,10 +84,16 @@ class MySQLStore(SqlStore):
         pool_max: int = 20,
         pool_recycle: float = 3600.0,
         query_timeout: float = 5.0,
+        pool_live_reserve: int = 0,
     ) -> None:
         self._url = url
         self._pool_min = pool_min
         self._pool_max = pool_max
+        self._live_reserve = min(pool_live_reserve, pool_max - 1)
+        self._shared_permits = pool_max - self._live_reserve
+        self._shared = asyncio.Semaphore(self._shared_permits)
+        self._shared_in_use = 0
+        self.busy = 0  # shared-lane queries refused for want of a connection
         self._recycle = pool_recycle
         self._timeout = query_timeout
         self._pool: aiomysql.Pool | None = None
@@ -130,10 +145,27 @@ class MySQLStore(SqlStore):
         except TimeoutError:
             pool.terminate()
 
-    async def _run(self, kind: str, query: str, params: Sequence[Any] = (), *, many: bool = False) -> list[dict]:
+    async def _run(self, kind: str, query: str, params: Sequence[Any] = (), *, many: bool = False,
+                   lane: str = SHARED) -> list[dict]:
         """Run one statement on a pooled connection under the query timeout."""
         pool = await self._get_pool()
         self.queries[kind] += 1
+        if lane == LIVE:
+            return await self._on_connection(pool, query, params, many)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._shared.acquire()
+        except TimeoutError:
+            self.busy += 1
+            raise StoreBusy(f"no database connection free within {self._timeout:g} s") from None
+        self._shared_in_use += 1
+        try:
+            return await self._on_connection(pool, query, params, many)
+        finally:
+            self._shared_in_use -= 1
+            self._shared.release()
+
+    async def _on_connection(self, pool: aiomysql.Pool, query: str, params: Sequence[Any], many: bool) -> list[dict]:
         try:
             async with asyncio.timeout(self._timeout):
                 conn = await pool.acquire()
@@ -152,10 +184,14 @@ class MySQLStore(SqlStore):
                     pool.release(conn)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(_describe(exc)) from None
+        except pymysql.err.ProgrammingError as exc:
+            if exc.args and exc.args[0] == ER_NO_SUCH_TABLE:
+                raise StoreSchemaMissing(_describe(exc)) from None
+            raise
 
     async def stats(self) -> dict[str, Any]:
-        """Round-trip ``SELECT 1`` and report the pool's size."""
-        await self._run("ping", "SELECT 1")
+        """Probe a table on the live lane and report the pool's size."""
+        await self._run("ping", sql.PROBE, lane=LIVE)
         pool = self._pool
         return {
             "store": "mysql",
@@ -164,6 +200,9 @@ class MySQLStore(SqlStore):
             "pool_free": pool.freesize if pool else 0,
             "pool_min": self._pool_min,
             "pool_max": self._pool_max,
+            "pool_live_reserve": self._live_reserve,
+            "shared_in_use": self._shared_in_use,
+            "busy_total": self.busy,
         }
 
     async def create_schema(self) -> None:
@@ -189,8 +228,14 @@ class MySQLStore(SqlStore):
             if not present:
                 await self._run("ddl", f"CREATE INDEX {name} ON {table} {cols}")
 
-    async def _select(self, kind: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [json_safe_row(r) for r in await self._run(kind, query, params)]
+    async def _select(self, kind: str, query: str, params: Sequence[Any] = (), lane: str = SHARED) -> list[Row]:
+        rows = await self._run(kind, query, params, lane=lane)
+        out: list[Row] = []
+        for start in range(0, len(rows), _SLICE):
+            if start:
+                await asyncio.sleep(0)  # a 5,000-row page is converted in slices: the pollers run in between
+            out.extend(json_safe_row(r) for r in rows[start:start + _SLICE])
+        return out
 
     async def _write(self, query: str, param_rows: Sequence[Sequence[Any]]) -> None:
         # aiomysql folds an INSERT's rows into multi-row statements; rows are independent

@@ -22,11 +22,22 @@ def schema_text(dialect: str) -> str:
 
 
 SENSOR_ROW = "SELECT * FROM truck_sensors_cache WHERE truck_id = %s"
-def list_trucks(only: int | None) -> str:
-    """Trucks after a keyset id, optionally only among ``only`` given ids (a token's claims)."""
-    among = f" AND truck_id IN ({', '.join(['%s'] * only)})" if only else ""
+# The readiness probe touches a table, so a database without the schema is not "ready".
+PROBE = "SELECT 1 FROM truck_sensors_cache LIMIT 1"
+
+
+def list_trucks(only: int | None, exact: str = "truck_id") -> str:
+    """Trucks after a keyset id, optionally only among ``only`` given ids (a token's claims).
+
+    ``exact`` is the dialect's case-sensitive spelling of the column: the plain IN keeps
+    the primary-key lookup, the exact one drops rows that only match under a
+    case-insensitive collation (the grant names ids exactly). The ids are bound twice.
+    """
+    marks = ", ".join(["%s"] * (only or 0))
+    among = f" AND truck_id IN ({marks}) AND {exact} IN ({marks})" if only else ""
     return (f"SELECT truck_id, `timestamp` FROM truck_sensors_cache WHERE truck_id > %s{among} "
             "ORDER BY truck_id LIMIT %s")
+
 
 # Keyset paging on (timestamp_utc, id): the range on the indexed timestamp keeps the scan
 # on idx_fuel_metrics_truck_time (InnoDB appends the primary key to it, so the ORDER BY
@@ -37,7 +48,20 @@ HISTORY = (
     "AND (timestamp_utc > %s OR id > %s) "
     "ORDER BY timestamp_utc, id LIMIT %s"
 )
-TRUCK_EXISTS = "SELECT 1 FROM truck_sensors_cache WHERE truck_id = %s"
+# The alerts feed's reads of the event tables: by primary key only (ranges and id lists),
+# so their cost does not grow with the tables; active DTCs through idx_dtc_events_status.
+ACTIVE_DTCS = "SELECT * FROM dtc_events WHERE status = 'active' ORDER BY id LIMIT %s"
+MAX_ID = {table: f"SELECT MAX(id) AS id FROM {table}" for table in ("dtc_events", "refuel_events")}
+EVENTS_AFTER = {table: f"SELECT * FROM {table} WHERE id > %s ORDER BY id LIMIT %s"
+                for table in ("dtc_events", "refuel_events")}
+
+
+def dtcs_by_id(count: int) -> str:
+    """DTC rows by primary key (the ones known active, re-read to see them cleared)."""
+    return f"SELECT * FROM dtc_events WHERE id IN ({', '.join(['%s'] * count)})"
+
+
+TRUCK_EXISTS = "SELECT truck_id FROM truck_sensors_cache WHERE truck_id = %s"
 # Newest first with a keyset (time, id) below the previous page's last row; the range on
 # the indexed time column keeps the scan on idx_refuel_events_truck_time, read backwards.
 REFUELS = (

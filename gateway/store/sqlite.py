@@ -1,8 +1,10 @@
 """The embedded default store: one SQLite file, no server to install.
 
-sqlite3 is blocking, so every query runs on one dedicated worker thread that owns the
-connection (SQLite connections are not for concurrent use). WAL mode lets the simulator,
-a separate process, write while the gateway reads. Times are stored as UTC text that
+sqlite3 is blocking, so every query runs on a dedicated worker thread that owns its
+connection (SQLite connections are not for concurrent use). There are two, one per lane
+(``gateway.store.base``): the pollers' reads and the readiness probe never queue behind
+REST pages or writes. WAL mode lets both readers, and the simulator in another process,
+work at once. Times are stored as UTC text that
 sorts chronologically; they are parsed back into datetimes so rows leave this store in
 exactly the JSON shape the MySQL store gives.
 """
@@ -19,8 +21,8 @@ from typing import Any, TypeVar
 
 from gateway.core.rows import Row, json_safe_row
 from gateway.store import sql
-from gateway.store.base import StoreUnavailable
-from gateway.store.common import SqlStore
+from gateway.store.base import StoreSchemaMissing, StoreUnavailable
+from gateway.store.common import LIVE, SHARED, SqlStore
 from gateway.store.url import DbUrl
 
 T = TypeVar("T")
@@ -56,8 +58,9 @@ class SQLiteStore(SqlStore):
     def __init__(self, url: DbUrl, *, query_timeout: float = 5.0) -> None:
         self._path = url.path
         self._timeout = query_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self._conn: sqlite3.Connection | None = None
+        self._executors = {lane: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{lane}")
+                           for lane in (LIVE, SHARED)}
+        self._conns: dict[str, sqlite3.Connection] = {}
         super().__init__()
         self._time_columns = frozenset(
             c for cols in self._columns.values() for c in cols
@@ -71,24 +74,27 @@ class SQLiteStore(SqlStore):
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    async def _call(self, kind: str, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, kind: str, work: Callable[[sqlite3.Connection], T], lane: str = SHARED) -> T:
         self.queries[kind] += 1
 
         def run() -> T:
-            if self._conn is None:
-                self._conn = self._connect()
-            return work(self._conn)
+            conn = self._conns.get(lane)
+            if conn is None:  # only this lane's thread ever touches its connection
+                conn = self._conns[lane] = self._connect()
+            return work(conn)
 
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, run), self._timeout)
+            return await asyncio.wait_for(loop.run_in_executor(self._executors[lane], run), self._timeout)
         except (sqlite3.OperationalError, TimeoutError, OSError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table"):
+                raise StoreSchemaMissing(str(exc)[:200]) from None
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}"[:200]) from None
 
-    async def _select(self, kind: str, query: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def _select(self, kind: str, query: str, params: Sequence[Any] = (), lane: str = SHARED) -> list[Row]:
         text = query.replace("%s", "?")
         values = tuple(_to_db(p) for p in params)
-        rows = await self._call(kind, lambda c: c.execute(text, values).fetchall())
+        rows = await self._call(kind, lambda c: c.execute(text, values).fetchall(), lane)
         return [_from_db(r, self._time_columns) for r in rows]
 
     async def _write(self, query: str, param_rows: Sequence[Sequence[Any]]) -> None:
@@ -105,17 +111,19 @@ class SQLiteStore(SqlStore):
         """Nothing to do up front: the file is opened on the worker thread at first use."""
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        loop = asyncio.get_running_loop()
+        for lane, executor in self._executors.items():
+            def shut(lane: str = lane) -> None:
+                conn = self._conns.pop(lane, None)
+                if conn is not None:
+                    conn.close()
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-        self._executor.shutdown(wait=False)
+            await loop.run_in_executor(executor, shut)
+            executor.shutdown(wait=False)
 
     async def stats(self) -> dict[str, Any]:
-        await self._select("ping", "SELECT 1")
-        return {"store": "sqlite", "database": f"sqlite:///{self._path}", "pool_size": 1, "pool_free": 1}
+        await self._select("ping", sql.PROBE, lane=LIVE)
+        return {"store": "sqlite", "database": f"sqlite:///{self._path}", "pool_size": 2, "pool_free": 2}
 
     async def create_schema(self) -> None:
         script = ";\n".join(sql.schema_statements("sqlite")) + ";"

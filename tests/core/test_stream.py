@@ -17,7 +17,8 @@ def test_a_relay_copy_follows_the_reader_with_the_same_bytes():
     for n, row in enumerate([{"truck_id": "T1", "speed": 2, "gone": 2}, {"truck_id": "T1", "speed": 3}], start=1):
         frame = reader.advance(row, 100 + n)
         payload = frame[header_len(frame):]
-        assert relay.adopt(n, 100 + n, payload) == frame
+        assert relay.adopt(n, payload) == frame
+        assert relay.ts == 100 + n
     assert relay.row == reader.row == {"truck_id": "T1", "speed": 3}
     assert relay.snapshot_frame() == reader.snapshot_frame()
     assert relay.replay(ResumePoint("e1", 0)) == reader.replay(ResumePoint("e1", 0))
@@ -25,7 +26,7 @@ def test_a_relay_copy_follows_the_reader_with_the_same_bytes():
 
 def test_a_relay_refuses_a_diff_out_of_order():
     relay = ChannelStream("truck:T1", "e1", {"a": 1}, 0, ring_size=4, seq=5)
-    assert relay.adopt(7, 1, b'{"type":"diff","changed":{"a":2},"removed":[]}') is None
+    assert relay.adopt(7, b'{"type":"diff","changed":{"a":2},"removed":[]}') is None
     assert relay.seq == 5 and relay.row == {"a": 1}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from gateway.config import Settings
 from gateway.live.hub import Hub
@@ -37,6 +38,7 @@ class Gateway:
     """A running gateway and the handles tests use on it."""
 
     url: str
+    app: web.Application
     hub: Hub
     store: Store
     gated: GatedStore | None
@@ -101,7 +103,7 @@ async def start_gateway(aiohttp_server, mysql_url: DbUrl, mysql_db: str, seeded_
         app[GUARD].install(server.runner.server)  # as gateway.server.run does in production
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         sessions.append(session)
-        return Gateway(url=str(server.make_url("")).rstrip("/"), hub=app[HUB], store=inner, gated=wrapped,
+        return Gateway(url=str(server.make_url("")).rstrip("/"), app=app, hub=app[HUB], store=inner, gated=wrapped,
                        database=mysql_db, session=session)
 
     yield start

@@ -205,6 +205,10 @@ async def test_database_outage_gives_prompt_503_then_recovers(start_gateway, mys
     assert (await get(gw, "/healthz"))[0] == 200
     await proxy.restore()
     assert (await get(gw, "/v1/trucks/FL-0208/sensors"))[0] == 200
+    deadline = asyncio.get_running_loop().time() + 5
+    while (status := (await get(gw, "/readyz"))[0]) != 200:  # the probe is cached for a second
+        assert asyncio.get_running_loop().time() < deadline, "/readyz never recovered"
+        await asyncio.sleep(0.1)
     status, ready, _ = await get(gw, "/readyz")
     assert status == 200 and ready["status"] == "ready" and ready["pool_max"] == 4
     await proxy.stop()

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from gateway.store import open_store, sql
+from gateway.store.mysql import MySQLStore
 from tests.conftest import admin_connection
 
 T0 = dt.datetime(2026, 11, 22)
@@ -50,7 +51,8 @@ CASES = [
     ("many sensor rows", sql.sensor_rows(3), ("T001", "T002", "T003"), "PRIMARY"),
     ("truck exists", sql.TRUCK_EXISTS, ("T007",), "PRIMARY"),
     ("list trucks", sql.list_trucks(None), ("T010", 10), "PRIMARY"),
-    ("list granted trucks", sql.list_trucks(2), ("T010", "T020", "T030", 10), "PRIMARY"),
+    ("list granted trucks", sql.list_trucks(2, MySQLStore.exact_truck_id), ("T010", "T020", "T030", "T020", "T030", 10),
+     "PRIMARY"),
     ("history", sql.HISTORY, ("T007", T0, T1, T0, 0, 500), "idx_fuel_metrics_truck_time"),
     ("history page 2", sql.HISTORY, ("T007", T0 + dt.timedelta(minutes=30), T1, T0 + dt.timedelta(minutes=30), 99, 500),
      "idx_fuel_metrics_truck_time"),

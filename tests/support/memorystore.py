@@ -10,6 +10,7 @@ fan-out, subscription and status logic, as fast as plain function calls.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,9 @@ class MemoryStore:
         self.rows: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (rows or {}).items()}
         self.queries: Counter[str] = Counter()
         self.down = False
+        self.reads: list[tuple[float, tuple[str, ...]]] = []
+        self.dtcs: list[dict[str, Any]] = []  # dtc_events rows
+        self.refuels: list[dict[str, Any]] = []  # refuel_events rows  # (monotonic time, ids) of every row read
         self._read = asyncio.Condition()
 
     def put(self, truck_id: str, **values: Any) -> None:
@@ -55,6 +59,7 @@ class MemoryStore:
         return {"kind": self.kind}
 
     async def fetch_sensor_rows(self, truck_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self.reads.append((time.monotonic(), tuple(truck_ids)))
         await self._count("sensor_rows")
         return {t: dict(self.rows[t]) for t in truck_ids if t in self.rows}
 
@@ -62,6 +67,28 @@ class MemoryStore:
         await self._count("sensor_row")
         row = self.rows.get(truck_id)
         return dict(row) if row is not None else None
+
+    async def fleet_ids(self, after: str | None, limit: int) -> list[str]:
+        await self._count("fleet_ids")
+        return sorted(t for t in self.rows if t > (after or ""))[:limit]
+
+    async def active_dtc_events(self, limit: int) -> list[dict[str, Any]]:
+        await self._count("alerts")
+        return [r for r in self.dtcs if r["status"] == "active"][:limit]
+
+    async def max_event_id(self, table: str) -> int:
+        await self._count("alerts")
+        rows = self.dtcs if table == "dtc_events" else self.refuels
+        return max((r["id"] for r in rows), default=0)
+
+    async def events_after(self, table: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+        await self._count("alerts")
+        rows = self.dtcs if table == "dtc_events" else self.refuels
+        return [dict(r) for r in rows if r["id"] > after_id][:limit]
+
+    async def dtc_events_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        await self._count("alerts")
+        return [dict(r) for r in self.dtcs if r["id"] in set(ids)]
 
     async def truck_exists(self, truck_id: str) -> bool:
         await self._count("truck_exists")

@@ -27,6 +27,8 @@ class RecordingConnection:
 
     def __init__(self, grant: Grant = OPEN_GRANT) -> None:
         self.subscriptions: set[str] = set()
+        self.feeds: set[str] = set()
+        self.writes = 0
         self.grant = grant
         self.closed = False
         self.raw: list[bytes] = []
@@ -34,6 +36,13 @@ class RecordingConnection:
 
     def send(self, frame: bytes, channel: str | None = None) -> None:
         self.raw.append(frame)
+        self.writes += 1
+        self._sent.set()
+
+    def send_batch(self, blob: bytes, items: list[tuple[str, bytes]], tail: bytes) -> None:
+        assert blob == b"".join(f for _, f in items) + tail  # what one socket write would carry
+        self.raw.extend([*(f for _, f in items), tail])
+        self.writes += 1
         self._sent.set()
 
     async def wait_for(self, done: Callable[[list[dict]], bool], timeout: float = 5.0) -> list[dict]:

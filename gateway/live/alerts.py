@@ -1,0 +1,149 @@
+"""The ``alerts`` channel of this process: events derived from row changes and the event tables.
+
+Rules:
+- Sensor events (refuel by level jump, fuel low and recovered, stale and reporting again)
+  come from the rows the live path already reads: every snapshot or diff of a watched truck
+  is handed to the deriver with the row before it. Subscribing to ``alerts`` makes the hub
+  watch the whole fleet the grant allows, so the whole fleet feeds it.
+- Time alone makes a truck stale: the deriver's clock ticks once a second.
+- DTC raised/cleared and refuel rows come from ``dtc_events`` and ``refuel_events``, read
+  every ``--alerts-poll`` seconds by primary key: rows after the last id seen, and the
+  DTCs known active re-read by id (to see them cleared). Nothing older than the start is
+  announced: the first read only sets the baseline.
+- Events get consecutive seqs under the log's epoch, are encoded once, and go to each
+  subscriber whose grant allows the truck; the log serves resume and ``GET /v1/alerts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterable
+
+from gateway.config import Settings
+from gateway.core.alerts import AlertConfig, AlertDeriver, AlertLog, Event, LoggedEvent
+from gateway.core.rows import Row
+from gateway.core.wsframe import text_frame
+from gateway.live.subscriber import Subscriber
+from gateway.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+ALERTS = "alerts"
+_PAGE = 1000
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class AlertFeed:
+    """Derives, numbers and fans out fleet events."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+        self.deriver = AlertDeriver(AlertConfig(low_fuel_pct=settings.low_fuel_pct, stale_after_s=settings.stale_after))
+        self.log = AlertLog(secrets.token_hex(4), settings.alerts_log_size)
+        self.subscribers: set[Subscriber] = set()
+        self.sent = 0
+        self._rows: dict[str, Row] = {}
+        self._active_dtcs: set[int] = set()
+        self._dtc_after = self._refuel_after = 0
+        self._primed = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Begin reading the event tables and ticking the clock."""
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._poll_tables(), name="alerts-tables"),
+                           loop.create_task(self._clock(), name="alerts-clock")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # -- inputs -------------------------------------------------------------------------
+    def row(self, truck_id: str, row: Row) -> None:
+        """A watched truck's row as just read (snapshot or diff)."""
+        prev = self._rows.get(truck_id)
+        if prev is row:
+            return
+        self._rows[truck_id] = row
+        self._emit(self.deriver.sensor(truck_id, prev, row, _utcnow()))
+
+    def forget(self, truck_id: str) -> None:
+        """A truck no longer watched: its next row starts a new baseline."""
+        self._rows.pop(truck_id, None)
+        self.deriver.forget(truck_id)
+
+    async def _clock(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._emit(self.deriver.tick(_utcnow()))
+
+    async def _poll_tables(self) -> None:
+        delay = self._settings.alerts_poll
+        while True:
+            try:
+                if not self._primed:
+                    await self._prime()
+                else:
+                    await self._read_tables()
+                delay = self._settings.alerts_poll
+            except StoreUnavailable as exc:
+                log.warning("alerts: event tables not readable (%s)", exc)
+                delay = min(self._settings.backoff_max, delay * 2)
+            await asyncio.sleep(delay)
+
+    async def _prime(self) -> None:
+        store = self._store
+        active = await store.active_dtc_events(_PAGE)
+        self._dtc_after = await store.max_event_id("dtc_events")
+        self._refuel_after = await store.max_event_id("refuel_events")
+        self.deriver.prime(active, [], _utcnow())
+        self._active_dtcs = {r["id"] for r in active}
+        self._primed = True
+
+    async def _read_tables(self) -> None:
+        store, now = self._store, _utcnow()
+        fresh = await store.events_after("dtc_events", self._dtc_after, _PAGE)
+        known = await store.dtc_events_by_id(sorted(self._active_dtcs)) if self._active_dtcs else []
+        if fresh:
+            self._dtc_after = fresh[-1]["id"]
+        for r in (*known, *fresh):
+            (self._active_dtcs.add if r.get("status") == "active" else self._active_dtcs.discard)(r["id"])
+        events = self.deriver.dtc_rows([*known, *fresh], now)
+        refuels = await store.events_after("refuel_events", self._refuel_after, _PAGE)
+        if refuels:
+            self._refuel_after = refuels[-1]["id"]
+            events += self.deriver.refuel_rows(refuels, now)
+        self._emit(events)
+
+    # -- output -------------------------------------------------------------------------
+    def _emit(self, events: Iterable[Event]) -> None:
+        for event in events:
+            logged = self.log.append(event)
+            self.send(logged)
+
+    def send(self, logged: LoggedEvent) -> None:
+        """Fan one logged event out to the subscribers allowed to see its truck."""
+        frame = text_frame(logged.payload)
+        truck = logged.event.truck_id
+        for conn in self.subscribers:
+            if conn.grant.allows(truck):
+                conn.send(frame)
+                self.sent += 1
+
+    def send_to(self, conn: Subscriber, logged: LoggedEvent) -> None:
+        """One logged event to one subscriber (a resume replay)."""
+        conn.send(text_frame(logged.payload))
+        self.sent += 1

@@ -1,0 +1,212 @@
+"""Cluster mode: leases, interest and relays of one process among many sharing a broker.
+
+Rules (one process = one node):
+- Every truck with local subscribers has a ``RelayChannel`` (what the hub fans out from)
+  and this node's interest in the broker, refreshed each tick in one round trip.
+- Each tick also renews, in one round trip, every lease this node holds, and tries, in
+  one more, to take the lease of each locally watched truck it does not hold. Taking a
+  lease starts a ``Reader``; losing it (not renewed, or a publish fenced off) stops it.
+- A reader whose truck has no local subscribers keeps reading while any node is still
+  interested; after ``--linger`` without interest anywhere it gives the lease back.
+- Ticks come every third of ``--lease-ttl``, so a dead holder's truck is taken over within
+  one TTL and a tick (well inside 2 x TTL). A new local watch runs a tick at once.
+- A tick that fails (the broker does not answer) puts the node in "broker down": readers
+  stop, every relay channel polls the database itself; the first tick that succeeds again
+  brings them back to the cluster. ``up`` says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from gateway.broker import Broker, BrokerUnavailable
+from gateway.config import Settings
+from gateway.core.rows import Row
+from gateway.live import poller as kinds
+from gateway.live.reader import Reader
+from gateway.live.relay import RelayChannel
+
+log = logging.getLogger(__name__)
+
+
+class Cluster:
+    """This node's part of the cluster: its relays, its readers, and the tick that keeps leases."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        settings: Settings,
+        read: Callable[[str], Awaitable[Row | None]],
+        exists: Callable[[str], Awaitable[bool]],
+    ) -> None:
+        self.broker = broker
+        self._settings = settings
+        self._read = read
+        self._exists = exists
+        self.relays: dict[str, RelayChannel] = {}
+        self.readers: dict[str, Reader] = {}
+        self._orphaned: dict[str, float] = {}  # reader trucks with no local watch: since when
+        self.up = False
+        self.ticks = 0
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ttl_ms = int(settings.lease_ttl * 1000)
+        self._background: set[asyncio.Task[None]] = set()
+        broker.set_handler(self)
+
+    # -- the broker's relay calls these -----------------------------------------------
+    def on_message(self, truck: str, kind: str, epoch: str, seq: int, payload: bytes) -> None:
+        relay = self.relays.get(truck)
+        if relay is not None:
+            relay.deliver(kind, epoch, seq, payload)
+
+    def on_reconnect(self) -> None:
+        for relay in self.relays.values():
+            relay.signal("reconnect")
+
+    # -- what the hub uses ------------------------------------------------------------
+    def relay(self, truck_id: str, publish: kinds.Publish) -> RelayChannel:
+        """The channel a new local watch fans out from."""
+        channel = RelayChannel(truck_id, self, self._settings, publish, self._read, self._exists)
+        self.relays[truck_id] = channel
+        self._orphaned.pop(truck_id, None)
+        return channel
+
+    def relay_ended(self, channel: RelayChannel) -> None:
+        if self.relays.get(channel.truck_id) is channel:
+            del self.relays[channel.truck_id]
+            if channel.truck_id in self.readers:
+                self._orphaned[channel.truck_id] = time.monotonic()
+            self._spawn(self._forget(channel.truck_id))
+
+    async def _forget(self, truck_id: str) -> None:
+        with contextlib.suppress(BrokerUnavailable):
+            if truck_id not in self.relays:
+                await self.broker.unsubscribe(truck_id)
+                await self.broker.drop_interest([truck_id])
+
+    def kick(self) -> None:
+        """Run a tick now (a new watch should find or become its reader without waiting)."""
+        self._kick.set()
+
+    # -- life -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect (never fails when the broker is down) and start ticking."""
+        await self.broker.start()
+        await self._tick()
+        self._task = asyncio.get_running_loop().create_task(self._ticker(), name="cluster-ticker")
+
+    async def close(self) -> None:
+        """Stop ticking and reading; give the leases back so another node can take over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        readers = dict(self.readers)
+        self.readers.clear()
+        await asyncio.gather(*(r.stop() for r in readers.values()), return_exceptions=True)
+        with contextlib.suppress(BrokerUnavailable):
+            if readers:
+                await self.broker.release({t: r.token for t, r in readers.items()})
+            if self.relays:
+                await self.broker.drop_interest(list(self.relays))
+        await self.broker.close()
+
+    async def _ticker(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self._settings.lease_ttl / 3)
+            self._kick.clear()
+            await self._tick()
+
+    async def _tick(self) -> None:
+        broker, ttl = self.broker, self._ttl_ms
+        try:
+            wanted = list(self.relays)
+            if wanted:
+                await broker.refresh_interest(wanted, ttl)
+            if self.readers:
+                held = await broker.renew({t: r.token for t, r in self.readers.items()}, ttl)
+                for truck in [t for t in self.readers if t not in held]:
+                    self._stop_reader(truck, "lease lost")
+            free = [t for t in wanted if t not in self.readers]
+            if free:
+                for truck, token in (await broker.acquire(free, ttl)).items():
+                    self._start_reader(truck, token)
+            await self._release_unwanted()
+            if not wanted and not self.readers:
+                await broker.ping()  # nothing to renew: still learn whether the broker answers
+            self._set_up(True)
+        except BrokerUnavailable as exc:
+            if self.up:
+                log.warning("broker unavailable (%s): every watched truck is read by this process", exc)
+            self._set_up(False)
+            for truck in list(self.readers):
+                self._stop_reader(truck, "broker unavailable")
+        self.ticks += 1
+
+    async def _release_unwanted(self) -> None:
+        orphans = [t for t in self.readers if t not in self.relays]
+        if not orphans:
+            return
+        alive = await self.broker.interested(orphans)
+        now = time.monotonic()
+        done = {}
+        for truck in orphans:
+            if truck in alive:
+                self._orphaned[truck] = now
+            elif now - self._orphaned.setdefault(truck, now) >= self._settings.linger:
+                done[truck] = self.readers[truck].token
+        if done:
+            await self.broker.release(done)
+            for truck in done:
+                self._stop_reader(truck, "no interest left")
+
+    def _set_up(self, up: bool) -> None:
+        if up == self.up:
+            return
+        self.up = up
+        if up:
+            log.info("broker available: following the cluster")
+        for relay in self.relays.values():
+            relay.signal("up" if up else "down")
+
+    def _start_reader(self, truck: str, token: int) -> None:
+        if truck in self.readers:
+            self.readers[truck].token = token
+            return
+        self.readers[truck] = Reader(truck, token, self.broker, self._read, self._settings, self._reader_ended)
+
+    def _reader_ended(self, reader: Reader, reason: str) -> None:
+        if self.readers.get(reader.truck_id) is not reader:
+            return
+        del self.readers[reader.truck_id]
+        self._orphaned.pop(reader.truck_id, None)
+        if reason == "unknown":
+            relay = self.relays.get(reader.truck_id)
+            if relay is not None:
+                relay.signal("unknown")
+            self._spawn(self._give_back(reader))
+        elif reason != "stopped":
+            log.info("stopped reading %s for the cluster: %s", reader.truck_id, reason)
+        self._spawn(reader.stop())
+
+    async def _give_back(self, reader: Reader) -> None:
+        with contextlib.suppress(BrokerUnavailable):
+            await self.broker.release({reader.truck_id: reader.token})
+
+    def _stop_reader(self, truck: str, reason: str) -> None:
+        reader = self.readers.pop(truck, None)
+        self._orphaned.pop(truck, None)
+        if reader is not None:
+            log.info("stopped reading %s for the cluster: %s", truck, reason)
+            self._spawn(reader.stop())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
