@@ -59,3 +59,18 @@ def test_compose_client_accepts_the_file_when_installed():
     result = subprocess.run([client, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_cluster_compose_adds_redis_and_a_second_gateway_on_one_broker():
+    cluster = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())["services"]
+    brokers = {cluster[name]["environment"]["GATEWAY_BROKER"] for name in ("gateway", "gateway-b")}
+    assert brokers == {"redis://redis:6379/0"}
+    secrets = {cluster[name]["environment"]["GATEWAY_CURSOR_SECRET"] for name in ("gateway", "gateway-b")}
+    assert len(secrets) == 1  # cursors from one gateway page on the other
+    assert cluster["gateway-b"]["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    client = shutil.which("docker-compose")
+    if client is not None:
+        result = subprocess.run([client, "-f", str(ROOT / "docker-compose.yml"), "-f",
+                                 str(ROOT / "docker-compose.cluster.yml"), "config", "-q"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""Cluster broker: many gateway processes serving as one (SPEC §8).
+"""Cluster broker: many gateway processes serving as one (docs/PROTOCOL.md §19, docs/DEPLOY.md).
 
 Model. Processes that share a broker URL and key prefix are one cluster; each has a
 random ``node_id``. For each truck at most one process, the *reader*, holds a lease and

@@ -16,8 +16,11 @@ from gateway.store import open_store
 
 log = logging.getLogger("gateway")
 
+# Enough history for the charts and the DTC/refuel lists, little enough to start in seconds.
+DEMO_HISTORY_HOURS = 6
+
 HELP = "embedded database, sample fleet, simulator and gateway in one process"
-OPTIONS = (*SERVE_OPTIONS, Option("trucks", number(int, 1, 10000), "25", "sample trucks"),
+OPTIONS = (*SERVE_OPTIONS, Option("trucks", number(int, 1, 10000), "200", "sample trucks"),
            Option("rate", number(float, 0.01, 100), "1.0", "updates per truck per second"), HISTORY_INTERVAL)
 
 
@@ -36,8 +39,9 @@ async def run_demo(settings: Settings, *, trucks: int, rate: float, history_inte
     writer = open_store(settings.db, pool_min=1, pool_max=4, query_timeout=settings.query_timeout)
     await writer.create_schema()
     if not await writer.list_trucks(None, 1):
-        log.info("seeding %d sample trucks with a day of history into %s", trucks, settings.db.redacted())
-        await seed_sample_fleet(writer, trucks)
+        log.info("seeding %d sample trucks with %g hours of history into %s", trucks, DEMO_HISTORY_HOURS,
+                 settings.db.redacted())
+        await seed_sample_fleet(writer, trucks, history_hours=DEMO_HISTORY_HOURS)
     with stop_on_signals() as stop:
         runner, port = await start_site(make_app(settings), settings.host, settings.port)
         simulator = asyncio.create_task(run_simulation(writer, None, trucks, rate, duration=None, stop=stop,

@@ -52,6 +52,7 @@ class Feeds:
         self._listed = False
         self._refresher: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
+        self._rest_holds: dict[frozenset[str] | None, _RestHold] = {}  # granted trucks -> REST readers' hold
 
     @property
     def grants(self) -> list:
@@ -136,6 +137,22 @@ class Feeds:
             self._linger.cancel()
             self._linger = None
 
+    async def rest_interest(self, grant) -> None:
+        """A REST read of the alerts: keep the rules running for the grant's trucks a while."""
+        hold = self._rest_holds.get(grant.trucks)  # one hold per set of trucks, whoever asks
+        if hold is None:
+            hold = self._rest_holds[grant.trucks] = _RestHold(grant)
+            self.alerts.subscribers.add(hold)
+            await self.prepare()
+            await self.hold_for(hold)
+        hold.renew(self._settings.fleet_linger, self._rest_expired)
+
+    def _rest_expired(self, hold: _RestHold) -> None:
+        if self._rest_holds.get(hold.grant.trucks) is hold:
+            del self._rest_holds[hold.grant.trucks]
+            self.alerts.subscribers.discard(hold)
+            self._release_unneeded()
+
     # -- discovery ----------------------------------------------------------------------
     async def _list_all(self) -> set[str]:
         ids: set[str] = set()
@@ -162,9 +179,39 @@ class Feeds:
 
     async def close(self) -> None:
         self._cancel_linger()
+        for hold in self._rest_holds.values():
+            hold.cancel()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         await self.alerts.close()
 
+
+
+class _RestHold:
+    """Stands for the REST readers of ``/v1/alerts`` with one grant: a subscriber that drops what it gets."""
+
+    def __init__(self, grant) -> None:
+        self.grant = grant
+        self.subscriptions: set[str] = set()
+        self.feeds: set[str] = {ALERTS}
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def renew(self, seconds: float, expired: Callable[[_RestHold], None]) -> None:
+        self.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, expired, self)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def send(self, frame: bytes, channel: str | None = None) -> None:
+        return None  # REST readers read the log
+
+    def send_batch(self, blob: bytes, items: list[tuple[str, bytes]], tail: bytes) -> None:
+        return None
+
+    def cancel_tasks(self) -> None:
+        return None

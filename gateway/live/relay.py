@@ -178,10 +178,15 @@ class RelayChannel:
         self._copy = ChannelStream(self.channel, epoch, frame["data"], frame["ts"], self._settings.ring_size)
         self._end_local()
         self._back_to_live()
+        self._first_copy(text_frame(payload))
+
+    def _first_copy(self, snapshot: bytes) -> None:
+        """The copy exists: a first one is STARTED (as a poller's first read), a later one a new snapshot."""
         if not self.first_read.done():
+            self._publish(self, snapshot, kinds.STARTED)
             self.first_read.set_result(FirstRead.FOUND)
         else:
-            self._publish(self, text_frame(payload), kinds.SNAPSHOT)
+            self._publish(self, snapshot, kinds.SNAPSHOT)
 
     def _apply(self, kind: str, seq: int, payload: bytes) -> None:
         if kind == STATUS:
@@ -223,7 +228,7 @@ class RelayChannel:
             self._set_status(state.status, orjson.loads(state.status)["state"])
         self._cursor.reset(state.epoch, state.seq)
         if not self.first_read.done():
-            self.first_read.set_result(FirstRead.FOUND)
+            self._first_copy(copy.snapshot_frame())
         elif not same:  # subscribers see the jump (seq, or a new epoch) with a fresh snapshot
             self._publish(self, copy.snapshot_frame(), kinds.SNAPSHOT)
             if self._status is not None:
@@ -262,10 +267,8 @@ class RelayChannel:
     def _local_frame(self, poller: Poller, frame: bytes, kind: str) -> None:
         if poller is not self._local:
             return
-        if kind == kinds.STARTED:
-            if self.first_read.done():  # a new epoch for subscribers who had the cluster's
-                self._publish(self, frame, kinds.SNAPSHOT)
-            return
+        if kind == kinds.STARTED and self.first_read.done():
+            kind = kinds.SNAPSHOT  # a new epoch for subscribers who had the cluster's
         self._publish(self, frame, kind)
 
     def _end_local(self) -> None:

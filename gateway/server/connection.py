@@ -1,6 +1,6 @@
 """One client's send path: write straight to the socket, queue only under backpressure.
 
-Why this shape (DESIGN.md): a queue and a writer task per connection costs a put, a get
+Why this shape: a queue and a writer task per connection costs a put, a get
 and a task switch per frame per recipient. Here a frame for a socket whose transport is
 not paused is written at once with one ``transport.write`` of pre-built bytes. Only when
 the transport reports backpressure (``writing_paused``) do frames wait, in a per-connection

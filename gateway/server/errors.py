@@ -1,4 +1,4 @@
-"""One error shape for every failure a client can meet (SPEC §5).
+"""One error shape for every failure a client can meet (README: endpoints).
 
 Bad parameters are 400 naming the parameter, a database outage is 503 ``db_unavailable``,
 a database without the gateway's tables is 503 ``schema_missing`` (run ``gateway initdb``),

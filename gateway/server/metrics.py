@@ -46,9 +46,27 @@ class _GatewayCollector(Collector):
         for kind, count in sorted(self._store.queries.items()):
             queries.add_metric([kind], count)
         yield queries
+        yield from _feed_metrics(hub)
         cluster = hub.cluster
         if cluster is not None:
             yield from _cluster_metrics(cluster)
+
+
+def _feed_metrics(hub: Hub) -> Iterator:
+    """The fleet and alerts channels."""
+    feeds = hub.feeds
+    yield GaugeMetricFamily("gateway_fleet_subscribers", "Connections subscribed to the fleet channel",
+                            value=len(feeds.fanout.subscribers))
+    yield GaugeMetricFamily("gateway_fleet_trucks", "Truck watches held for the fleet and alerts channels",
+                            value=len(feeds.fanout.trucks))
+    yield CounterMetricFamily("gateway_fleet_writes", "Socket writes of fleet batches (one per subscriber per tick)",
+                              value=hub.counters.fleet_writes)
+    yield GaugeMetricFamily("gateway_alerts_subscribers", "Connections subscribed to the alerts channel",
+                            value=sum(1 for c in feeds.alerts.subscribers if c in hub.connections))
+    events = CounterMetricFamily("gateway_alert_events", "Alert events derived, by kind", labels=["kind"])
+    for kind, count in sorted(feeds.alerts.deriver.counts.items()):
+        events.add_metric([kind], count)
+    yield events
 
 
 def _cluster_metrics(cluster: Cluster) -> Iterator:

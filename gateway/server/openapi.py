@@ -1,9 +1,9 @@
-"""The OpenAPI 3.1 document of the REST API (SPEC §5), built once and served at ``GET /openapi.json``.
+"""The OpenAPI 3.1 document of the REST API (README: endpoints), built once and served at ``GET /openapi.json``.
 
 It states what the handlers do, not what they might one day: tests/server/test_openapi.py
 checks that its paths are exactly the app's GET routes and runs schemathesis against a
 live gateway, validating every status code, content type and body against it. The
-WebSocket endpoint (``/v1/ws``, SPEC §4), the dashboard page with its static files and this
+WebSocket endpoint (``/v1/ws``, docs/PROTOCOL.md), the dashboard page with its static files and this
 document itself are not REST operations and are left out.
 """
 
@@ -152,6 +152,14 @@ SCHEMAS: dict[str, Schema] = {
                    {"id": _ID, "truck_id": _TRUCK_ID, "refuel_time": _time(), "gallons_added": {"type": "number"}},
                    {"fuel_level_before_pct": _NUMBER, "fuel_level_after_pct": _NUMBER,
                     "latitude": _NUMBER, "longitude": _NUMBER}),
+    "Event": {"type": "object", "required": ["type", "channel", "epoch", "seq", "kind", "truck_id", "ts", "data"],
+              "description": "an event of the `alerts` channel (docs/PROTOCOL.md)",
+              "properties": {"type": {"const": "event"}, "channel": {"const": "alerts"}, "epoch": {"type": "string"},
+                             "seq": {"type": "integer"}, "truck_id": _TRUCK_ID, "ts": {"type": "integer"},
+                             "kind": {"enum": ["dtc_raised", "dtc_cleared", "refuel", "fuel_low", "fuel_recovered",
+                                               "truck_stale", "truck_reporting"]},
+                             "data": {"type": "object"}}},
+    "EventPage": _page("Event"),
     "TruckPage": _page("Truck"),
     "MetricPage": _page("Metric"),
     "DtcPage": _page("Dtc"),
@@ -222,6 +230,10 @@ PATHS: dict[str, dict[str, Schema]] = {
         "Refuel events in a window, newest first",
         _json(_ref("schemas", "RefuelPage"), "a page of refuel events, newest first"),
         [_SINCE, _UNTIL, _limit(100, 1000), _CURSOR]),
+    "/v1/alerts": _operation(
+        "Fleet events the token may see (the alerts channel's REST fallback), newest first",
+        {"200": _json(_ref("schemas", "EventPage"), "a page of events, newest first")},
+        [_SINCE, _limit(100, 1000), _CURSOR], protected=True),
     "/healthz": _operation("Liveness: 200 while the process runs", {"200": _json(
         {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}, "alive")},
         tag="operations"),
@@ -238,7 +250,8 @@ DOCUMENT: Schema = {
     "info": {
         "title": "Fleet push gateway REST API",
         "version": "1",
-        "description": "Live truck telemetry (SPEC §5). Lists answer `{items, next_cursor}`; every error is "
+        "description": "Live truck telemetry; the WebSocket protocol is the repository's docs/PROTOCOL.md. "
+                       "Lists answer `{items, next_cursor}`; every error is "
                        "`{error: {code, message}}`. Times are ISO 8601 UTC. Unknown or repeated query "
                        "parameters are 400. The live stream is the WebSocket at `/v1/ws`.",
     },

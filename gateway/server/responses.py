@@ -1,4 +1,4 @@
-"""JSON responses through orjson, and the one error shape of SPEC §5."""
+"""JSON responses through orjson, and the one error shape of the REST API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST: the fallback for browsers without a socket, and history, DTC and refuel data (SPEC §5).
+"""REST: the fallback for browsers without a socket, and history, DTC and refuel data (README: endpoints).
 
 Every parameter is validated before any query (``gateway.core.params``); every list is
 ``{"items": [...], "next_cursor": ...}`` paged by an opaque keyset cursor; every query is
@@ -17,9 +17,10 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from gateway.core.channels import is_valid_truck_id
+from gateway.core.channels import TRUCK_ID_PATTERN, is_valid_truck_id
 from gateway.core.params import (
     CursorCodec,
     ParamError,
@@ -48,7 +49,7 @@ def _truck_id(request: web.Request) -> str:
     """The path's truck id, validated and checked against the token's claims."""
     truck_id = request.match_info["truck_id"]
     if not is_valid_truck_id(truck_id):
-        raise ParamError("truck_id", "must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+        raise ParamError("truck_id", f"must match {TRUCK_ID_PATTERN}")
     check_truck(request, truck_id)
     return truck_id
 
@@ -190,8 +191,36 @@ async def refuels(request: web.Request) -> web.Response:
     return await _page(items, limit, request.app[CURSORS], "refuel_time", **scope)
 
 
+async def alerts(request: web.Request) -> web.Response:
+    """``GET /v1/alerts``: the alerts channel's events the token may see, newest first.
+
+    The REST fallback of the ``alerts`` channel: asking keeps the fleet's rules running for
+    ``--fleet-linger`` seconds, so a page polling this list keeps getting new events.
+    """
+    check_known(request.query, ("since", "limit", "cursor"))
+    limit = parse_limit(request.query, 100, 1000)
+    since = parse_time(request.query, "since")
+    feeds = request.app[HUB].feeds
+    grant = grant_of(request)
+    await feeds.rest_interest(grant)
+    log = feeds.alerts.log
+    before = None
+    if "cursor" in request.query:
+        payload = request.app[CURSORS].decode(request.query["cursor"], {"k": "alerts"})
+        if payload["epoch"] != log.epoch:
+            raise ParamError("cursor", "belongs to an earlier life of the event log; start again without it")
+        before = payload["before"]
+    since_ms = int(since.replace(tzinfo=dt.UTC).timestamp() * 1000) if since else None
+    events, next_before = log.newest(before, since_ms, limit, grant.allows)
+    items = [orjson.loads(e.payload) for e in events]
+    nxt = (request.app[CURSORS].encode({"k": "alerts", "epoch": log.epoch, "before": next_before})
+           if next_before is not None else None)
+    return json_response({"items": items, "next_cursor": nxt})
+
+
 def add_routes(app: web.Application) -> None:
-    """The REST routes of SPEC §5."""
+    """The REST routes (README: endpoints)."""
+    app.router.add_get("/v1/alerts", alerts)
     app.router.add_get("/v1/trucks", list_trucks)
     app.router.add_get("/v1/trucks/{truck_id}/sensors", sensors)
     app.router.add_get("/v1/trucks/{truck_id}/history", history)

@@ -1,4 +1,4 @@
-"""``GET /v1/ws``: the WebSocket endpoint of protocol v1 (SPEC §4).
+"""``GET /v1/ws``: the WebSocket endpoint of protocol v1 (docs/PROTOCOL.md).
 
 The handler owns the read side only: it parses each client frame and hands it to the hub,
 one at a time, so replies keep the order of requests. Everything sent goes through the

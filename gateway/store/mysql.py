@@ -1,6 +1,6 @@
 """The production store: MySQL/MariaDB through an aiomysql pool.
 
-Pool rules (DESIGN.md pitfalls): ``autocommit=True`` so every poll reads the latest
+Pool rules (known aiomysql pitfalls): ``autocommit=True`` so every poll reads the latest
 committed row instead of a REPEATABLE READ snapshot; ``pool_recycle`` below the server's
 ``wait_timeout``; one connection per query, never held across a sleep; every query under
 a timeout, and a connection whose query was interrupted is closed rather than reused
@@ -60,7 +60,7 @@ def _datetime_text(text: str) -> str | None:
 
 
 # Decode DECIMAL to float and DATETIME to ISO text in the driver: rows then need no
-# second pass (SPEC §2 JSON values), which halves the cost of a 1,000-row history page.
+# second pass (the JSON value rules of gateway.core.rows), which halves the cost of a 1,000-row history page.
 DECODERS = {**pymysql.converters.decoders,
             FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float,
             FIELD_TYPE.DATETIME: _datetime_text, FIELD_TYPE.TIMESTAMP: _datetime_text}

@@ -162,3 +162,16 @@ def test_a_port_in_use_is_one_line_with_the_fix(tmp_path):
             result = run(command, "--port", port, "--db", f"sqlite:///{tmp_path}/{command}.db", "--log-level", "ERROR",
                          *extra)
             assert_one_line_error(result, 1, f"127.0.0.1:{port}", "in use", "--port", "make demo PORT=")
+
+
+def test_token_mints_issuer_audience_and_reads_its_key_from_a_file(tmp_path):
+    import jwt
+
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret-key-long-enough-for-hs256-0123456789\n")
+    result = run("token", "--jwt-secret-file", str(key_file), "--trucks", "A1,B2", "--iss", "ops", "--aud", "gw")
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), "s3cret-key-long-enough-for-hs256-0123456789", algorithms=["HS256"],
+                        audience="gw", issuer="ops")
+    assert claims["trucks"] == ["A1", "B2"]
+    assert_one_line_error(run("token", "--jwt-secret-file", str(tmp_path / "missing")), 2, "cannot read")

@@ -142,3 +142,19 @@ def test_bad_sizes_are_refused() -> None:
         AlertLog("e1", 0)
     with pytest.raises(ValueError):
         filled(["A"]).page(0, None, 0, everyone)
+
+
+def test_newest_first_pages_walk_back_through_the_ring_by_grant_and_time():
+    from gateway.core.alerts import AlertLog, Event
+
+    log = AlertLog("e1", size=10)
+    for i in range(6):
+        log.append(Event("fuel_low", "A" if i % 2 else "B", 1000 + i, {}))
+    first, cursor = log.newest(None, None, 2, lambda t: True)
+    assert [e.seq for e in first] == [6, 5] and cursor == 5
+    second, cursor = log.newest(cursor, None, 10, lambda t: True)
+    assert [e.seq for e in second] == [4, 3, 2, 1] and cursor is None
+    only_a, _ = log.newest(None, None, 10, lambda t: t == "A")
+    assert [e.seq for e in only_a] == [6, 4, 2]
+    recent, _ = log.newest(None, 1004, 10, lambda t: True)
+    assert [e.seq for e in recent] == [6, 5]

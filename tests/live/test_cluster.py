@@ -119,3 +119,21 @@ async def test_an_unknown_truck_is_refused_on_every_node(nodes):
         conn = await watch(hub, "truck:NOPE")
         assert [e["code"] for e in conn.frames[0]["errors"]] == ["unknown_truck"]
         assert hub.watches == {}
+
+
+async def test_the_fleet_channel_on_every_node_with_one_reader(nodes):
+    store, start = nodes
+    a, b = await start(2, fleet_refresh=0.1)
+    conns = [await watch(hub, "fleet") for hub in (a, b)]
+    for conn in conns:
+        assert sorted(f["channel"] for f in conn.frames if f["type"] == "snapshot") == ["truck:T1", "truck:T2"]
+    assert sum(len(h.cluster.readers) for h in (a, b)) == 2  # each truck read once, cluster-wide
+    store.put("T3", **fresh())  # a truck that appears later reaches both
+    for conn in conns:
+        await conn.wait_for(lambda fs: any(f.get("channel") == "truck:T3" and f["type"] == "snapshot" for f in fs))
+    store.put("T2", speed_mph=12.5)
+    diffs = []
+    for conn in conns:
+        frames = await conn.wait_for(lambda fs: any(f.get("changed") == {"speed_mph": 12.5} for f in fs))
+        diffs.append(next((f["epoch"], f["seq"]) for f in frames if f.get("changed") == {"speed_mph": 12.5}))
+    assert diffs[0] == diffs[1]

@@ -108,6 +108,36 @@ class AlertLog:
             items.append(logged)
         return items, None
 
+    def newest(
+        self, before_seq: int | None, since_ms: int | None, limit: int, allowed: Allowed
+    ) -> tuple[list[LoggedEvent], int | None]:
+        """One page of events, newest first (a feed's backfill).
+
+        Args:
+            before_seq: Cursor: only events with a smaller seq (None: from the newest).
+            since_ms: Only events with ``ts`` at or after this (ms), None for all.
+            limit: At most this many events (>= 1).
+            allowed: The caller's grant.
+
+        Returns:
+            The events and the ``before_seq`` of the next page, None when nothing older passes.
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        items: list[LoggedEvent] = []
+        for logged in reversed(self._ring):
+            if before_seq is not None and logged.seq >= before_seq:
+                continue
+            event = logged.event
+            if since_ms is not None and event.ts < since_ms:
+                break  # older still: none of the rest can pass
+            if not allowed(event.truck_id):
+                continue
+            if len(items) == limit:
+                return items, items[-1].seq
+            items.append(logged)
+        return items, None
+
     def _after(self, after_seq: int) -> Iterator[LoggedEvent]:
         # Seqs in the ring are contiguous, so the start is an offset, not a search.
         return islice(self._ring, max(0, after_seq - self.first_seq + 1), None)
