@@ -98,6 +98,13 @@ function keysOf(ev) {
   return keys;
 }
 
+/** Whether `a` comes before `b` in the feed (newest first). */
+function newer(a, b) {
+  if (a.ts !== b.ts) return a.ts > b.ts;
+  if (a.epoch !== undefined && a.epoch === b.epoch) return a.seq > b.seq;
+  return true; // the one already listed stays first
+}
+
 const dtcKey = (ev) => ev.truck_id + "|" + (ev.data.id ?? ev.data.dtc_code ?? "");
 
 export class AlertLog {
@@ -118,12 +125,13 @@ export class AlertLog {
     const keys = keysOf(ev);
     if (keys.some((k) => this.seen.has(k))) return null;
     for (const k of keys) this.seen.add(k);
-    // Binary search for the place by time, newest first (the stream comes in order: index 0).
+    // Binary search for the place, newest first (the stream comes in order: index 0). Events
+    // of one moment (one read of the event tables) are ordered by their seq.
     let lo = 0;
     let hi = this.items.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.items[mid].ts >= ev.ts) lo = mid + 1;
+      if (newer(this.items[mid], ev)) lo = mid + 1;
       else hi = mid;
     }
     this.items.splice(lo, 0, ev);

@@ -62,13 +62,14 @@ export function paintChart(box, { points, spanMs, now, ready, message, marks = [
   const axisY = bottom + 14;
   for (const t of timeTicks(from, now, width > 360 ? 6 : 4)) {
     const tx = x(t);
+    if (tx < LEFT + 16) continue; // the zone's place, under the value axis
     root.append(svg("line", { x1: tx, x2: tx, y1: TOP, y2: bottom, class: "vgrid" }));
     const label = svg("text", { x: tx, y: axisY, "text-anchor": "middle", class: "tick tick-x" });
     label.textContent = clockText(t).slice(0, 5);
     root.append(label);
   }
-  const zone = svg("text", { x: width - RIGHT, y: 10, "text-anchor": "end", class: "tick zone" });
-  zone.textContent = "times in " + zoneName(now);
+  const zone = svg("text", { x: 2, y: axisY, class: "tick zone" });
+  zone.textContent = zoneName(now);
   root.append(zone);
   paintMarks(root, marks.filter((m) => m.t >= from && m.t <= now), x, bottom);
   box.replaceChildren(root);

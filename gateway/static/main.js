@@ -43,11 +43,13 @@ const client = new FleetClient({
   onRow(t, old) {
     table.rowChanged(t, old);
     map.update(t);
+    summary.schedule();
     if (detail.id === t.id) detail.liveUpdate(t, old);
   },
   onState(t) {
     table.markDirty(t);
     map.update(t);
+    summary.schedule();
   },
   onConnection: (state) => status.setConn(state),
   onTransport: () => status.transportNote(),
@@ -60,6 +62,7 @@ const client = new FleetClient({
       table.markDirty(t);
       map.update(t);
     }
+    summary.schedule();
     if (detail.id === ev.truck_id) detail.alerted();
   },
   onAlerts: (state) => feed.setState(state),

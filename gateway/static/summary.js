@@ -6,6 +6,8 @@
 import { $, h } from "./dom.js";
 import { CHIPS } from "./filters.js";
 
+const SOON_MS = 300;
+
 export class Summary {
   /**
    * @param {import("./client.js").FleetClient} client
@@ -19,6 +21,17 @@ export class Summary {
     this.table = table;
     this.filter = filter;
     this.chips = new Map();   // kind → {el, count}
+    this.timer = null;
+  }
+
+  /** Rows changed: paint the counts soon (at most every SOON_MS, not on each of a thousand diffs). */
+  schedule() {
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.paint();
+      }, SOON_MS);
+    }
   }
 
   /** The chips, once; counts are painted in place (a rebuilt button would lose focus and clicks). */
