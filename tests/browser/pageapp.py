@@ -6,7 +6,9 @@ CSS pixels of the map, which is where a pointer has to go to hover or click one.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 EXPOSE = "async () => { window.__app = (await import('/static/main.js')).app; }"
@@ -47,3 +49,31 @@ def seed_track(gw, truck: str, start: tuple[float, float], step: tuple[float, fl
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     gw.execute("INSERT INTO fuel_metrics (truck_id, timestamp_utc, engine_state, speed_mph, rpm, fuel_level_pct,"
                " coolant_temp_f, oil_temp_f, latitude, longitude) VALUES " + values, tuple(v for r in rows for v in r))
+
+
+def refuse_fleet(ws, message: str) -> bool:
+    """Play a gateway that predates ``fleet`` and ``alerts`` (``invalid_channel``) for a page's
+    subscribe to them: answers the page and returns True, or False for any other message."""
+    msg = json.loads(message)
+    if msg.get("op") != "subscribe" or not {"fleet", "alerts"} & set(msg.get("channels", [])):
+        return False
+    ws.send(json.dumps({"type": "ack", "id": msg["id"], "op": "subscribe", "ok": [], "errors": [
+        {"channel": c, "code": "invalid_channel", "message": "channel must be 'truck:' followed by a truck id"}
+        for c in msg["channels"]]}))
+    return True
+
+
+async def old_gateway(ws) -> None:
+    """A ``route_web_socket`` handler: the real gateway, but without ``fleet`` and ``alerts``."""
+    server = ws.connect_to_server()
+    ws.on_message(lambda message: None if refuse_fleet(ws, message) else server.send(message))
+    server.on_message(ws.send)
+
+
+async def alerts_primed(gw) -> None:
+    """Wait until the gateway's alert feed has read its baseline: event rows that exist
+    before it are never announced, so a test writes its rows only after this."""
+    feed = gw.hub.feeds.alerts
+    async with asyncio.timeout(10):
+        while not feed._primed:
+            await asyncio.sleep(0.02)

@@ -12,9 +12,9 @@ process's CPU time (CDP ``SystemInfo.getProcessInfo``), diffs applied and map re
 The CPU is measured twice: first without the frame counter (a requestAnimationFrame loop
 keeps the browser producing frames, which costs CPU of its own), then with it.
 
-Until the gateway has the ``fleet`` channel the page subscribes truck by truck, so the
-gateway runs with ``--max-subscriptions`` above the fleet size: the frames the page gets
-are the same either way (``truck:<id>`` snapshot, diff, status).
+The page takes the whole fleet over the ``fleet`` channel (``fleet_mode`` in the output
+says so). The gateway runs with ``--max-subscriptions`` above the fleet size, so that a
+gateway without that channel gives the same figures with one subscription a truck.
 """
 
 from __future__ import annotations

@@ -3,11 +3,6 @@
 A thousand trucks over one subscription with no REST polling of sensors; a DTC inserted
 in the database reaching the feed and the truck; a reconnect that resumes the fleet from
 its last position instead of sending every snapshot again.
-
-The gateway's side of these channels is being built in parallel: until it is on main the
-gateway answers ``invalid_channel`` and the page falls back to one subscription a truck,
-so these tests are expected to fail (xfail, not strict: they pass once the server lands;
-then drop the marks).
 """
 
 from __future__ import annotations
@@ -16,12 +11,8 @@ import asyncio
 import datetime as dt
 import json
 
-import pytest
-
-from tests.browser.pageapp import expose_app, wait_marker
+from tests.browser.pageapp import alerts_primed, expose_app, wait_marker
 from tests.browser.test_dashboard import row, update, wait_live
-
-pytestmark = pytest.mark.xfail(reason="needs the fleet/alerts server", strict=False)
 
 FLEET = 1000
 
@@ -80,12 +71,13 @@ async def test_a_thousand_trucks_over_fleet_with_no_sensor_polling(start_gateway
 
 
 async def test_a_critical_dtc_reaches_the_feed_and_the_truck(start_gateway, open_page, expect):
-    gw = await start_gateway()
+    gw = await start_gateway(alerts_poll=0.2)
     update(gw, "CO0681", latitude=32.78, longitude=-96.80)
     page, console = await open_page(gw.url + "/")
     await wait_live(page, expect)
     await fleet_mode(page, expect)
     await expose_app(page)
+    await alerts_primed(gw)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     gw.execute("INSERT INTO dtc_events (truck_id, timestamp_utc, dtc_code, spn, fmi, severity, status, description)"
                " VALUES ('CO0681', %s, 'P0524', 100, 1, 'critical', 'active', 'Engine oil pressure too low')", (now,))
@@ -127,6 +119,7 @@ async def test_a_reconnect_resumes_the_fleet_without_every_snapshot(start_gatewa
     page, console = await open_page(gw.url + "/", route_ws=route)
     await wait_live(page, expect)
     await fleet_mode(page, expect)
+    await expose_app(page)
     update(gw, "FL-0208", rpm=1501)
     await expect(row(page, "FL-0208").locator('td[data-col="rpm"]')).to_have_text("1,501")
     for _ in range(100):
@@ -134,7 +127,8 @@ async def test_a_reconnect_resumes_the_fleet_without_every_snapshot(start_gatewa
             break
         await asyncio.sleep(0.05)  # a position frame follows the batch that carried the diff
     assert positions, "no position frame from the fleet channel"
-    snapshots = await page.locator("#stats").get_attribute("data-snapshots")
+    snapshots = await page.evaluate("() => window.__app.client.stats.snapshots")
+    assert snapshots == 3
 
     sent.clear()
     last = positions[-1]
@@ -147,5 +141,5 @@ async def test_a_reconnect_resumes_the_fleet_without_every_snapshot(start_gatewa
     assert subscribe["resume"]["fleet"]["epoch"] == last["epoch"]
     assert subscribe["resume"]["fleet"]["seq"] >= last["seq"]
     # Only what changed came again: not one snapshot a truck.
-    await expect(page.locator("#stats")).to_have_attribute("data-snapshots", snapshots)
+    assert await page.evaluate("() => window.__app.client.stats.snapshots") == snapshots
     console.assert_clean()

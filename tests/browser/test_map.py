@@ -165,7 +165,7 @@ async def test_chart_has_ticks_a_crosshair_and_event_markers(start_gateway, open
         values = [float(t) for t in await ticks.all_text_contents()]
         assert values == sorted(values, reverse=True) or values == sorted(values)  # a scale, top to bottom
     assert [float(t) for t in await chart.locator("text.tick-y[data-lane=fuel]").all_text_contents()] == [0, 50, 100]
-    await expect(chart.locator("text.zone")).to_have_text(re.compile(r"^times in \S+$"))
+    await expect(chart.locator("text.zone")).to_have_text(re.compile(r"^(UTC|GMT[+-]\d+|[A-Z]{3,5})$"))
 
     # The active DTC raised 20 minutes ago is in the 1 h window; the rest only in 6 h.
     await expect(chart.locator("g.mark-dtc")).to_have_count(1)
@@ -198,7 +198,9 @@ async def test_chart_has_ticks_a_crosshair_and_event_markers(start_gateway, open
 async def test_a_420px_screen_shows_chips_map_feed_and_the_columns_that_matter(start_gateway, browser, expect):
     gw = await start_gateway()
     place_all(gw)
-    context = await browser.new_context(viewport={"width": 420, "height": 860}, color_scheme="dark")
+    # A phone in Chicago: times say their zone (not UTC, the machine's).
+    context = await browser.new_context(viewport={"width": 420, "height": 860}, color_scheme="dark",
+                                        timezone_id="America/Chicago")
     try:
         page = await context.new_page()
         await page.goto(gw.url + "/")
@@ -228,6 +230,8 @@ async def test_a_420px_screen_shows_chips_map_feed_and_the_columns_that_matter(s
         detail = await page.locator("#detail").bounding_box()
         assert detail is not None and detail["width"] == 420 and detail["x"] == 0
         await expect(page.locator("#d-title")).to_have_text("CO0681")
+        await expect(page.locator('#d-kpis dd[data-kpi="reading"] .v')).to_have_text(
+            re.compile(r" ago · \d\d:\d\d:\d\d (CST|CDT|GMT-[56])$"))
         await page.locator("#d-close").click()
         await expect(page.locator("#detail")).to_be_hidden()
     finally:
