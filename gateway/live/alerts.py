@@ -12,6 +12,10 @@ Rules:
   announced: the first read only sets the baseline.
 - Events get consecutive seqs under the log's epoch, are encoded once, and go to each
   subscriber whose grant allows the truck; the log serves resume and ``GET /v1/alerts``.
+- In a cluster one process derives (it holds the alerts lease, ``gateway.live.cluster``) and
+  publishes each event through the broker; the others stop deriving and adopt the published
+  events, so every process sends the same event (same epoch and seq) once. Whoever takes
+  over derives with a new epoch, primed afresh from the tables.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gateway.config import Settings
-from gateway.core.alerts import AlertConfig, AlertDeriver, AlertLog, Event, LoggedEvent
+from gateway.core.alerts import AlertConfig, AlertDeriver, AlertLog, Event, LoggedEvent, parse_event_frame
 from gateway.core.rows import Row
 from gateway.core.wsframe import text_frame
 from gateway.live.subscriber import Subscriber
@@ -55,6 +59,31 @@ class AlertFeed:
         self._dtc_after = self._refuel_after = 0
         self._primed = False
         self._tasks: list[asyncio.Task[None]] = []
+        self.deriving = True  # False in a cluster while another process derives
+        self.publisher: Callable[[LoggedEvent], None] | None = None  # the cluster's, while this one derives
+
+    def derive(self, publisher: Callable[[LoggedEvent], None] | None) -> str:
+        """Start deriving (again) under a fresh epoch; ``publisher`` hands each event to the cluster."""
+        self.log = AlertLog(secrets.token_hex(4), self._settings.alerts_log_size)
+        self.deriving, self.publisher, self._primed = True, publisher, False
+        return self.log.epoch
+
+    def follow(self) -> None:
+        """Another process derives: take its events (``adopt``) and derive nothing here."""
+        self.deriving, self.publisher = False, None
+
+    def adopt(self, epoch: str, seq: int, payload: bytes, since_ms: int | None = None) -> None:
+        """An event the cluster's deriver published: keep it (once) and send it on.
+
+        ``since_ms``: events derived before it are kept (for resume and REST) but not sent:
+        they happened before this process followed the channel (a backfill from history).
+        """
+        if self.deriving:
+            return  # our own, echoed back by the relay
+        _, _, event = parse_event_frame(payload)
+        logged = self.log.adopt(epoch, seq, event, payload)
+        if logged is not None and (since_ms is None or event.ts >= since_ms):
+            self.send(logged)
 
     def start(self) -> None:
         """Begin reading the event tables and ticking the clock."""
@@ -93,6 +122,10 @@ class AlertFeed:
     async def _poll_tables(self) -> None:
         delay = self._settings.alerts_poll
         while True:
+            if not self.deriving:
+                self._primed = False  # whoever derives next starts from the tables as they are then
+                await asyncio.sleep(self._settings.alerts_poll)
+                continue
             try:
                 if not self._primed:
                     await self._prime()
@@ -130,9 +163,13 @@ class AlertFeed:
 
     # -- output -------------------------------------------------------------------------
     def _emit(self, events: Iterable[Event]) -> None:
+        if not self.deriving:
+            return
         for event in events:
             logged = self.log.append(event)
             self.send(logged)
+            if self.publisher is not None:
+                self.publisher(logged)
 
     def send(self, logged: LoggedEvent) -> None:
         """Fan one logged event out to the subscribers allowed to see its truck."""

@@ -13,6 +13,10 @@ Rules (one process = one node):
 - A tick that fails (the broker does not answer) puts the node in "broker down": readers
   stop, every relay channel polls the database itself; the first tick that succeeds again
   brings them back to the cluster. ``up`` says which.
+- Alerts: the nodes with ``alerts`` subscribers compete for one more lease, ``ALERTS_KEY``;
+  its holder derives the events (``gateway.live.alerts``) and publishes each one; the others
+  follow (adopt what is published). A node whose last alerts subscriber left gives it back.
+  With the broker down every node derives for its own clients.
 """
 
 from __future__ import annotations
@@ -21,16 +25,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
-from gateway.broker import Broker, BrokerUnavailable
+from gateway.broker import DIFF, Broker, BrokerUnavailable
 from gateway.config import Settings
+from gateway.core.alerts import LoggedEvent
 from gateway.core.rows import Row
 from gateway.live import poller as kinds
+from gateway.live.alerts import AlertFeed
 from gateway.live.reader import Reader
 from gateway.live.relay import RelayChannel
 
 log = logging.getLogger(__name__)
+
+ALERTS_KEY = "_alerts"  # the alerts channel in the broker (not a valid truck id: never a truck's)
 
 
 class Cluster:
@@ -56,10 +65,27 @@ class Cluster:
         self._task: asyncio.Task[None] | None = None
         self._ttl_ms = int(settings.lease_ttl * 1000)
         self._background: set[asyncio.Task[None]] = set()
+        self.alerts: AlertFeed | None = None
+        self.alerts_token: int | None = None  # held: this node derives the cluster's alerts
+        self.alerts_followed = False
+        self._alerts_queue: deque[LoggedEvent] = deque()
+        self._alerts_wake = asyncio.Event()
+        self._alerts_epoch = ""
+        self._alerts_since_ms = 0  # when this node began following the alerts channel
         broker.set_handler(self)
 
     # -- the broker's relay calls these -----------------------------------------------
     def on_message(self, truck: str, kind: str, epoch: str, seq: int, payload: bytes) -> None:
+        if truck == ALERTS_KEY:
+            alerts = self.alerts
+            if kind == DIFF and alerts is not None and not alerts.deriving:
+                log = alerts.log
+                after = log.last_seq if epoch == log.epoch else 0
+                if seq > after + 1:  # missed some (or joined mid-epoch): fetch them first
+                    self._spawn(self._fill_alerts(epoch, after, seq, payload))
+                else:
+                    alerts.adopt(epoch, seq, payload)
+            return
         relay = self.relays.get(truck)
         if relay is not None:
             relay.deliver(kind, epoch, seq, payload)
@@ -112,6 +138,8 @@ class Cluster:
         with contextlib.suppress(BrokerUnavailable):
             if readers:
                 await self.broker.release({t: r.token for t, r in readers.items()})
+            if self.alerts_token is not None:
+                await self.broker.release({ALERTS_KEY: self.alerts_token})
             if self.relays:
                 await self.broker.drop_interest(list(self.relays))
         await self.broker.close()
@@ -138,6 +166,7 @@ class Cluster:
                 for truck, token in (await broker.acquire(free, ttl)).items():
                     self._start_reader(truck, token)
             await self._release_unwanted()
+            await self._alerts_tick()
             if not wanted and not self.readers:
                 await broker.ping()  # nothing to renew: still learn whether the broker answers
             self._set_up(True)
@@ -147,6 +176,9 @@ class Cluster:
             self._set_up(False)
             for truck in list(self.readers):
                 self._stop_reader(truck, "broker unavailable")
+            if self.alerts is not None and (self.alerts_token is not None or not self.alerts.deriving):
+                self.alerts_token, self.alerts_followed = None, False
+                self.alerts.derive(None)  # each node derives for its own clients meanwhile
         self.ticks += 1
 
     async def _release_unwanted(self) -> None:
@@ -165,6 +197,70 @@ class Cluster:
             await self.broker.release(done)
             for truck in done:
                 self._stop_reader(truck, "no interest left")
+
+    async def _alerts_tick(self) -> None:
+        """Hold, take, follow or give back the alerts lease (one more key in the same kind of calls)."""
+        alerts, broker, ttl = self.alerts, self.broker, self._ttl_ms
+        if alerts is None:
+            return
+        wanted = bool(alerts.subscribers)
+        if self.alerts_token is not None:
+            held = await broker.renew({ALERTS_KEY: self.alerts_token}, ttl)
+            if ALERTS_KEY not in held:
+                log.info("the alerts lease was lost: another process derives them")
+                self.alerts_token = None
+            elif not wanted:
+                await broker.release({ALERTS_KEY: self.alerts_token})
+                self.alerts_token = None
+        if not wanted:
+            if self.alerts_followed:
+                await broker.unsubscribe(ALERTS_KEY)
+                self.alerts_followed = False
+            alerts.follow()
+            return
+        await broker.refresh_interest([ALERTS_KEY], ttl)
+        if not self.alerts_followed:
+            self._alerts_since_ms = time.time_ns() // 1_000_000
+            await broker.subscribe(ALERTS_KEY)
+            self.alerts_followed = True
+        if self.alerts_token is None:
+            token = (await broker.acquire([ALERTS_KEY], ttl)).get(ALERTS_KEY)
+            if token is not None:
+                epoch = alerts.derive(self._queue_alert)
+                if await broker.publish_snapshot(ALERTS_KEY, token, epoch, 0, b"{}"):
+                    log.info("deriving the cluster's alerts (epoch %s)", epoch)
+                    self.alerts_token, self._alerts_epoch = token, epoch
+                    self._spawn(self._publish_alerts(token, epoch))
+                    return
+            alerts.follow()
+
+    async def _fill_alerts(self, epoch: str, after: int, seq: int, payload: bytes) -> None:
+        """Adopt the events a follower missed (from the broker's history), then the one that showed the gap."""
+        assert self.alerts is not None
+        with contextlib.suppress(BrokerUnavailable):
+            for missed_seq, missed in await self.broker.history(ALERTS_KEY, epoch, after) or []:
+                self.alerts.adopt(epoch, missed_seq, missed, since_ms=self._alerts_since_ms)
+        self.alerts.adopt(epoch, seq, payload)
+
+    def _queue_alert(self, logged: LoggedEvent) -> None:
+        self._alerts_queue.append(logged)
+        self._alerts_wake.set()
+
+    async def _publish_alerts(self, token: int, epoch: str) -> None:
+        """Publish the derived events in order while this node holds the alerts lease."""
+        try:
+            while self.alerts_token == token:
+                await self._alerts_wake.wait()
+                self._alerts_wake.clear()
+                while self._alerts_queue and self.alerts_token == token:
+                    logged = self._alerts_queue.popleft()
+                    if not await self.broker.publish_diff(ALERTS_KEY, token, epoch, logged.seq, logged.event.ts,
+                                                          logged.payload, b"{}"):
+                        self.alerts_token = None  # fenced off: another node derives now
+        except BrokerUnavailable:
+            pass  # the next tick sees the broker down and every node derives for itself
+        finally:
+            self._alerts_queue.clear()
 
     def _set_up(self, up: bool) -> None:
         if up == self.up:

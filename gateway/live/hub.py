@@ -83,6 +83,9 @@ class Hub:
         self._limits = Limits(settings.max_subscriptions, settings.max_unverified_per_connection,
                               settings.max_unverified)
         self.feeds = Feeds(store, settings, self._hold_for_fleet, self._release_from_fleet, self._count_fleet)
+        if self.cluster is not None:
+            self.cluster.alerts = self.feeds.alerts  # one deriver of alerts, cluster-wide
+            self.feeds.alerts.follow()  # until this node takes the alerts lease
 
     # -- what /metrics and REST read ---------------------------------------------------
     @property
@@ -255,6 +258,8 @@ class Hub:
             self._send_initial(conn, watch, cmd.resume.get(channel))
         for feed in feeds:
             self.counters.frames_sent += self.feeds.attach(conn, feed, cmd.resume.get(feed), self._snapshots)
+        if self.cluster is not None and feeds:
+            self.cluster.kick()  # follow (or derive) the cluster's alerts without waiting a tick
         return plan.unknown
 
     def _plan_feeds(self, conn: Subscriber, channels) -> tuple[list[str], list[tuple[str, dict]]]:

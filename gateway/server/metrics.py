@@ -63,6 +63,8 @@ def _feed_metrics(hub: Hub) -> Iterator:
                               value=hub.counters.fleet_writes)
     yield GaugeMetricFamily("gateway_alerts_subscribers", "Connections subscribed to the alerts channel",
                             value=sum(1 for c in feeds.alerts.subscribers if c in hub.connections))
+    yield GaugeMetricFamily("gateway_alerts_deriving", "1 when this process derives the alerts (in a cluster: "
+                            "it holds the alerts lease), 0 when it follows another", value=int(feeds.alerts.deriving))
     events = CounterMetricFamily("gateway_alert_events", "Alert events derived, by kind", labels=["kind"])
     for kind, count in sorted(feeds.alerts.deriver.counts.items()):
         events.add_metric([kind], count)

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.broker import BrokerUnavailable
 from gateway.core.channels import TRUCK_ID_PATTERN, is_valid_truck_id
 from gateway.core.params import (
     CursorCodec,
@@ -125,6 +126,8 @@ async def sensors(request: web.Request) -> web.Response:
     truck_id = _truck_id(request)
     cached = request.app[HUB].row_body(truck_id)
     if cached is None:
+        cached = await _cluster_row(request, truck_id)
+    if cached is None:
         if _known_missing(request, truck_id):
             raise _not_found(request, truck_id, remember=False)
         row = await request.app[STORE].fetch_sensor_row(truck_id)
@@ -136,6 +139,20 @@ async def sensors(request: web.Request) -> web.Response:
     if _matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def _cluster_row(request: web.Request, truck_id: str) -> tuple[bytes, str] | None:
+    """In a cluster, the latest row of a truck another process reads, from the broker (no query)."""
+    cluster = request.app[HUB].cluster
+    if cluster is None or not cluster.up:
+        return None
+    try:
+        state = await cluster.broker.latest(truck_id)
+        if state is None or await cluster.broker.holder(truck_id) is None:
+            return None  # nobody reads it now: the stored row may be old
+    except BrokerUnavailable:
+        return None
+    return encode_row(state.row)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -110,7 +110,7 @@ class _IdleTimer:
         self._handle = self._loop.call_later(self._timeout, self._fire)
 
     def _fire(self) -> None:
-        if self._conn.subscriptions:  # a dashboard that only listens is not idle
+        if self._conn.subscriptions or self._conn.feeds:  # a dashboard that only listens is not idle
             self.touch()
         else:
             _close_soon(self._ws, CLOSE_IDLE, b"idle")

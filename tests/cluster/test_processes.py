@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 
 from tests.cluster.conftest import ClusterRun
+from tests.conftest import admin_connection
 
 CH = "truck:FL-0001"
 READS = 'gateway_db_queries_total{kind="sensor_rows"}'
@@ -109,3 +111,39 @@ async def test_resume_on_another_process_replays_the_missed_diffs(cluster_run: C
     await ws.close()
     assert got[0]["type"] == "ack"
     assert [(f["type"], f["seq"]) for f in got[1:]] == [("diff", s) for s in seqs[2:]]
+
+
+async def test_alerts_one_event_per_change_whichever_process(cluster_run: ClusterRun):
+    run = cluster_run
+    nodes = [await run.start("--alerts-poll", "0.2") for _ in range(2)]
+    socks = [await run.watch(node, "alerts") for node in nodes]
+    async with asyncio.timeout(10):  # one process derives (its tables primed), the other follows
+        while True:
+            states = [await n.metrics(run.session) for n in nodes]
+            deriving = [m.get("gateway_alerts_deriving") for m in states]
+            primed = [m.get('gateway_db_queries_total{kind="alerts"}', 0) >= 4 for m in states]
+            if sorted(deriving) == [0, 1] and primed[deriving.index(1)]:
+                break
+            await asyncio.sleep(0.1)
+    with admin_connection(run.database) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO dtc_events (truck_id, timestamp_utc, dtc_code, spn, fmi, severity, status) "
+                    "VALUES ('FL-0002', UTC_TIMESTAMP(6), 'P0524', 100, 1, 'critical', 'active')")
+    seen = []
+    for sock in socks:
+        await sock.until(lambda sock: any(f.get("kind") == "dtc_raised" for f in sock.frames))
+        seen.append([(f["epoch"], f["seq"]) for f in sock.frames if f.get("kind") == "dtc_raised"])
+    assert seen[0] == seen[1] and len(seen[0]) == 1
+
+
+async def test_rest_sensors_of_a_truck_read_elsewhere_come_from_the_broker(cluster_run: ClusterRun):
+    run = cluster_run
+    a, b = await run.start(), await run.start()
+    sock = await run.watch(a, CH)
+    await sock.until(lambda sock: len(sock.data(CH)) == 1)
+    run.update("FL-0001", speed_mph=66)
+    await sock.until(lambda sock: sock.data(CH)[-1].get("changed", {}).get("speed_mph") == 66)
+    async with run.session.get(b.base + "/v1/trucks/FL-0001/sensors") as resp:
+        row = await resp.json()
+    assert resp.status == 200 and row["speed_mph"] == 66
+    metrics = await b.metrics(run.session)
+    assert metrics.get('gateway_db_queries_total{kind="sensor_row"}', 0) == 0  # not read from the database

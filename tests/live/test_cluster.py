@@ -7,6 +7,7 @@ takeover, fallback.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import itertools
@@ -137,3 +138,29 @@ async def test_the_fleet_channel_on_every_node_with_one_reader(nodes):
         frames = await conn.wait_for(lambda fs: any(f.get("changed") == {"speed_mph": 12.5} for f in fs))
         diffs.append(next((f["epoch"], f["seq"]) for f in frames if f.get("changed") == {"speed_mph": 12.5}))
     assert diffs[0] == diffs[1]
+
+
+async def test_one_node_derives_the_alerts_and_every_node_sends_the_same_events(nodes):
+    store, start = nodes
+    for truck in ("T1", "T2"):
+        store.put(truck, fuel_level_pct=60.0)
+    a, b = await start(2, fleet_refresh=0.1, alerts_poll=0.1)
+    conns = [await watch(hub, "alerts") for hub in (a, b)]
+    async with asyncio.timeout(5):
+        while sorted(h.feeds.alerts.deriving for h in (a, b)) != [False, True] or not all(
+                h.cluster.alerts_followed for h in (a, b)):
+            await asyncio.sleep(0.02)
+    deriver = next(h for h in (a, b) if h.feeds.alerts.deriving)
+    async with asyncio.timeout(5):  # its baseline: the event tables primed
+        while store.queries["alerts"] < 3:
+            await asyncio.sleep(0.02)
+    store.dtcs.append({"id": 7, "truck_id": "T1", "dtc_code": "P0217", "spn": 110, "fmi": 0, "severity": "high",
+                       "status": "active", "description": "coolant", "timestamp_utc": fresh()["timestamp"],
+                       "cleared_at": None})
+    store.put("T2", fuel_level_pct=3.0)
+    got = []
+    for conn in conns:
+        frames = await conn.wait_for(lambda fs: {f.get("kind") for f in fs} >= {"dtc_raised", "fuel_low"})
+        got.append(sorted((f["kind"], f["epoch"], f["seq"]) for f in frames if f["type"] == "event"))
+    assert got[0] == got[1] and len(got[0]) == 2  # each event once, the same epoch and seq on both nodes
+    assert deriver.cluster.alerts_token is not None

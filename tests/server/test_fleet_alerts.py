@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from tests.server.conftest import TRUCKS, fresh_row, recv
 
 
@@ -108,3 +110,63 @@ async def test_metrics_count_the_fleet_and_the_alerts(start_gateway):
     assert float(lines["gateway_fleet_writes_total"]) >= 1
     assert float(lines['gateway_alert_events_total{kind="fuel_low"}']) == 1
     await ws.close()
+
+
+async def test_a_slow_fleet_subscriber_is_resynced_per_truck_and_ends_consistent(start_gateway):
+    from gateway.core.diff import Diff, apply
+    from tests.server.test_ws_faults import BIG, host_port
+    from tests.support.rawws import RawWebSocket
+
+    # The bound holds every truck's snapshot (3 x 40 kB) but not a backlog of their diffs.
+    gw = await start_gateway(send_buffer_bytes=256 * 1024, send_timeout=60)
+    gw.execute("ALTER TABLE truck_sensors_cache ADD COLUMN notes MEDIUMTEXT NULL")
+    raw = await RawWebSocket.connect(*host_port(gw.url), rcvbuf=4096)
+    await raw.recv()  # welcome
+    raw.send(orjson.dumps({"op": "subscribe", "id": 1, "channels": ["fleet"]}))
+    rows: dict[str, dict] = {}
+    seqs: dict[str, int] = {}
+    while True:  # ack, every snapshot, a position
+        frame = orjson.loads((await raw.recv())[1])
+        if frame["type"] == "snapshot":
+            rows[frame["channel"]], seqs[frame["channel"]] = frame["data"], frame["seq"]
+        if frame["type"] == "position":
+            break
+    raw.pause()
+    updates = 0
+    while gw.hub.counters.slow_consumers["resync"] == 0:
+        updates += 1
+        assert updates < 400, "the stalled fleet subscriber was never resynced"
+        for truck in TRUCKS:
+            gw.execute("UPDATE truck_sensors_cache SET notes = %s, rpm = %s WHERE truck_id = %s",
+                       (str(updates % 10) * BIG, 1000 + updates, truck))
+        async with asyncio.timeout(5):  # one poll reads the change
+            while gw.hub.watches[TRUCKS[0]].poller.stream.row.get("rpm") != 1000 + updates:
+                await asyncio.sleep(0.01)
+    assert gw.hub.counters.slow_consumers["close"] == 0
+    raw.resume()
+    final = await gw.store.fetch_sensor_rows(list(TRUCKS))
+    async with asyncio.timeout(10):
+        while any(rows.get(f"truck:{t}") != final[t] for t in TRUCKS):
+            frame = orjson.loads((await raw.recv())[1])
+            channel = frame.get("channel")
+            if frame["type"] == "snapshot":
+                rows[channel], seqs[channel] = frame["data"], frame["seq"]
+            elif frame["type"] == "diff":
+                assert frame["seq"] == seqs[channel] + 1, "a truck's diff was lost without a snapshot"
+                rows[channel] = apply(rows[channel], Diff(frame["changed"], tuple(frame["removed"])))
+                seqs[channel] = frame["seq"]
+    await raw.close()
+
+
+async def test_a_dashboard_that_only_listens_to_the_fleet_is_not_idle(start_gateway):
+    gw = await start_gateway(idle_timeout=1)
+    listener = await gw.connect()
+    await gw.subscribe(listener, "fleet")
+    await frames_until(listener, lambda fs: fs and fs[-1]["type"] == "position")
+    silent = await gw.connect()  # subscribes to nothing: closed as idle
+    closing = await silent.receive(timeout=10)
+    assert closing.type.name == "CLOSE" and closing.data == 4002
+    gw.execute("UPDATE truck_sensors_cache SET rpm = 1234 WHERE truck_id = %s", (TRUCKS[0],))
+    got = await frames_until(listener, lambda fs: any(f["type"] == "diff" for f in fs))
+    assert any(f.get("changed") == {"rpm": 1234} for f in got) and not listener.closed
+    await listener.close()
