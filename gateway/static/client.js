@@ -10,10 +10,17 @@
  * - over REST (poller.js): every truck when the socket cannot open (after
  *   wsFailuresBeforeRest tries) or with transport "rest"; the trucks past the socket's
  *   subscription limit otherwise. A welcome ends the fallback;
+ * - the whole fleet over one `fleet` subscription when the gateway has it (fleetsub.js):
+ *   every truck the token grants, present and future, with no REST polling; otherwise one
+ *   subscription a truck, as above;
+ * - the fleet's alert events (`alerts` channel, GET /v1/alerts to fill in and on the REST
+ *   fallback) in `alerts`, an AlertLog (alertlog.js), reported through onAlert;
  * - a refused token (401 on REST, close 4001 on the socket) stops everything and calls
  *   onAuthRequired(message); call start() again once there is a new token.
  */
 
+import { AlertLog } from "./alertlog.js";
+import { AlertsRest } from "./alertsrest.js";
 import { Api, HttpError } from "./http.js";
 import { RestPoller } from "./poller.js";
 import { SocketSession } from "./socket.js";
@@ -31,10 +38,14 @@ export const DEFAULTS = Object.freeze({
   pingEveryMs: 20000,
   pongTimeoutMs: 10000,
   restConcurrency: 6,
+  fleet: true,                // ask for the `fleet` and `alerts` channels (false: one subscription a truck)
+  alertsBackfill: 50,         // events read from GET /v1/alerts when the feed starts
+  alertsPollMs: 10000,        // the feed's REST period on the fallback transport
+  alertsKept: 300,
 });
 
 const noop = () => {};
-const CALLBACKS = ["onRow", "onState", "onConnection", "onTransport", "onStats", "onAuthRequired"];
+const CALLBACKS = ["onRow", "onState", "onConnection", "onTransport", "onStats", "onAuthRequired", "onAlert", "onAlerts"];
 
 export class FleetClient {
   /**
@@ -50,6 +61,8 @@ export class FleetClient {
    * @param {() => void} [options.onTransport]  the fallback or the overflow changed
    * @param {() => void} [options.onStats]  counters changed (after an ack, a poll cycle, a close)
    * @param {(message: string) => void} [options.onAuthRequired]  the token was refused; the client stopped
+   * @param {(event: object) => void} [options.onAlert]  a new alert event (see alertlog.js), live or read over REST
+   * @param {(state: string) => void} [options.onAlerts]  the feed's source: "live" | "rest" | "unavailable"
    */
   constructor(options) {
     const o = { ...DEFAULTS, ...options };
@@ -59,6 +72,9 @@ export class FleetClient {
     this.clock = o.clock || new ServerClock();
     this.api = o.api || new Api({ clock: this.clock });
     this.store = new FleetStore();
+    this.alerts = new AlertLog(o.alertsKept);
+    this.alertsRest = new AlertsRest(this);
+    this.alertsState = "off";
     this.stats = newStats();
     this.socket = new SocketSession(this);
     this.poller = new RestPoller(this);
@@ -82,6 +98,7 @@ export class FleetClient {
   stop() {
     this.socket.stop();
     this.poller.stop();
+    this.alertsRest.stopPolling();
   }
 
   /** Retry the socket now rather than at the end of its backoff (e.g. the browser is online again). */
@@ -89,11 +106,21 @@ export class FleetClient {
     this.socket.kick();
   }
 
-  /** Watch exactly these truck ids: subscribes the new ones, unsubscribes the gone ones. */
+  /**
+   * Watch exactly these truck ids: subscribes the new ones, unsubscribes the gone ones. With
+   * `fleet` the stream says which trucks there are: a truck it brought stays (a list read
+   * before that truck appeared would not name it).
+   */
   follow(ids) {
-    const { added, gone } = this.store.sync(ids);
+    let wanted = ids;
+    if (this.fleetMode === "fleet") {
+      wanted = new Set(ids);
+      for (const t of this.store.values()) if (t.via === "ws" && t.row) wanted.add(t.id);
+      wanted = [...wanted];
+    }
+    const { added, gone } = this.store.sync(wanted);
     if (gone.length) this.socket.subs.unsubscribe(gone.filter((t) => t.subscribed));
-    if (added.length && this.socket.open) this.socket.subs.subscribeAll();
+    if (added.length) this.socket.subs.followed();
     this.syncOverflow();
     return { added, gone };
   }
@@ -115,6 +142,11 @@ export class FleetClient {
 
   get transport() {
     return this.options.transport;
+  }
+
+  /** How the socket carries the fleet: "fleet" (one subscription), "trucks" (one a truck), "pending", "off". */
+  get fleetMode() {
+    return this.socket.subs.fleetChannels.mode;
   }
 
   /** The socket's session id (from its welcome), "" before one. */
@@ -179,14 +211,51 @@ export class FleetClient {
     this.options.onStats();
   }
 
+  emitTransport() {
+    this.options.onTransport();
+  }
+
+  /** A truck first seen in the `fleet` stream. */
+  addTruck(id) {
+    return this.store.add(id);
+  }
+
+  /** One alert event (frame or REST item): kept once, reported when new. Returns it when new. */
+  addAlert(raw) {
+    const ev = this.alerts.add(raw);
+    if (ev) this.options.onAlert(ev);
+    return ev;
+  }
+
+  emitAlertsState(state) {
+    if (this.alertsState === state) return;
+    this.alertsState = state;
+    this.options.onAlerts(state);
+  }
+
+  /** The socket granted `alerts`: live from now on, and what came before from REST. */
+  alertsLive() {
+    this.alertsRest.stopPolling();
+    this.emitAlertsState("live");
+    this.alertsRest.socketLive();
+  }
+
+  /** The socket has no `alerts`: the feed is REST-polled on the fallback, else unavailable. */
+  alertsUnavailable(code) {
+    if (this.alertsState !== "rest") this.emitAlertsState("unavailable");
+    if (code && code !== "invalid_channel") console.info("fleet: alerts refused:", code);
+  }
+
   startFallback(reason) {
     this.poller.startFallback(reason);
+    this.alertsRest.startPolling();
     this.options.onConnection("rest");
     this.options.onTransport();
   }
 
   stopFallback() {
     this.poller.stopFallback();
+    this.alertsRest.stopPolling();
     this.options.onTransport();
   }
 

@@ -19,6 +19,7 @@ export const CONFIG = Object.freeze({
   transport: params.get("transport") === "rest" ? "rest" : "ws",
   pollMs: numParam("poll", 0.2, 600, 2) * 1000,
   staleAfterMs: numParam("stale", 1, 86400, 120) * 1000,
+  alertsPollMs: Math.max(2000, numParam("poll", 0.2, 600, 2) * 5000), // the feed on the REST fallback
   trucksRefreshMs: 300000,    // the fleet list is re-read for trucks added or removed
   historyPage: 5000,
   historyBudget: 10000,       // readings per chart at most; denser windows show their recent part

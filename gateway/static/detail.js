@@ -1,17 +1,21 @@
 /* The truck detail panel: its live values (KPIs), the history chart with its window
- * buttons, and the event lists; opened by a row click or #truck=<id>, closed by ✕ or Esc.
- * Live readings of the open truck extend the chart, and a DTC count or fuel jump reloads
- * the events.
+ * buttons, crosshair and DTC/refuel markers, the recent track, and the event lists;
+ * opened by a row, a marker or an alert (or #truck=<id>), closed by ✕ or Esc. Live
+ * readings of the open truck extend the chart and the track, and a DTC count or fuel
+ * jump (or an alert of the truck) reloads the events.
  */
 
 import { paintChart, pointOf } from "./chart.js";
 import { RANGES } from "./config.js";
+import { Crosshair } from "./crosshair.js";
 import { $, h, local } from "./dom.js";
 import { loadEvents } from "./events.js";
 import { fetchHistory } from "./history.js";
 import { HttpError } from "./http.js";
-import { ageText, clockText, compass, fixed, grouped, num, parseTime } from "./format.js";
+import { ageText, compass, fixed, grouped, num, parseTime, zonedTime } from "./format.js";
 import { level } from "./levels.js";
+import { fetchMarks, marksOfEvents } from "./marks.js";
+import { paintTrack } from "./track.js";
 
 const RANGE_KEY = "fleet-dashboard.range";
 const KPIS = [
@@ -26,12 +30,18 @@ export class DetailPanel {
   /**
    * @param {import("./client.js").FleetClient} client
    * @param {object} config  staleAfterMs, historyPage, historyBudget, detailRefreshMs
-   * @param {(truck) => void} repaintRow  the table row of a truck (its "selected" mark)
+   * @param {{repaint(truck): void, track(id: string|null, points: Array|null): void}} hooks
+   *   repaint a truck's row and marker (its "selected" mark); show the open truck's track on the map
    */
-  constructor(client, config, repaintRow) {
+  constructor(client, config, hooks) {
     this.client = client;
     this.config = config;
-    this.repaintRow = repaintRow;
+    this.hooks = hooks;
+    this.repaintRow = (t) => hooks.repaint(t);
+    this.marks = [];            // the chart's DTC and refuel markers
+    this.marksSeq = 0;
+    this.crosshair = null;
+    this.trackTimer = null;
     this.id = null;
     this.range = "1h";
     this.points = [];           // [{t, speed, rpm, fuel, coolant, oil, live}] oldest first
@@ -45,6 +55,7 @@ export class DetailPanel {
   }
 
   init() {
+    this.crosshair = new Crosshair($("chart"));
     $("d-close").addEventListener("click", () => this.close());
     document.addEventListener("keydown", (ev) => {
       if (ev.key === "Escape" && this.id && $("auth").hidden) this.close();
@@ -108,8 +119,10 @@ export class DetailPanel {
     this.points = [];
     this.lastDtcCount = t.row ? num(t.row.active_dtc_count) : null;
     this.pointsReady = false;
+    this.marks = [];
     this.paintLive();
     this.paintChart();
+    this.paintTrack();
     this.loadHistory();
     this.loadEvents();
     clearInterval(this.refreshTimer);
@@ -125,6 +138,7 @@ export class DetailPanel {
     document.body.classList.remove("with-detail");
     if (location.hash) history.replaceState(null, "", location.pathname + location.search);
     if (prev) this.repaintRow(prev);
+    this.hooks.track(null, null);
   }
 
   /** The header chips and the KPIs from the open truck's current row. */
@@ -175,7 +189,7 @@ export class DetailPanel {
     const t = this.id && this.client.trucks.get(this.id);
     if (!t || !this.kpiCells) return;
     const ms = t.readingMs();
-    const text = Number.isFinite(ms) ? ageText(now - ms) + " ago · " + clockText(ms) : "—";
+    const text = Number.isFinite(ms) ? ageText(now - ms) + " ago · " + zonedTime(ms) : "—";
     const cell = this.kpiCells.reading;
     if (cell.value.textContent !== text) cell.value.textContent = text;
     cell.dd.title = t.row ? String(t.row.timestamp) : "";
@@ -195,6 +209,8 @@ export class DetailPanel {
       const from = this.client.clock.now() - span;
       while (this.points.length && this.points[0].t < from) this.points.shift();
       this.scheduleChart();
+    } else if (old && (old.latitude !== r.latitude || old.longitude !== r.longitude)) {
+      this.scheduleChart(); // the track's "now" moved
     }
     const dtc = num(r.active_dtc_count);
     const fuelJump = old && num(r.fuel_level_pct) !== null && num(old.fuel_level_pct) !== null &&
@@ -213,13 +229,59 @@ export class DetailPanel {
     this.chartTimer = setTimeout(() => {
       this.chartTimer = null;
       this.paintChart();
+      this.paintTrack();
     }, 1000);
   }
 
   paintChart(message) {
-    paintChart($("chart"), {
+    const geometry = paintChart($("chart"), {
       points: this.points, spanMs: RANGES[this.range], now: this.client.clock.now(), ready: this.pointsReady, message,
+      marks: this.marks,
     });
+    if (this.crosshair) this.crosshair.painted(geometry);
+  }
+
+  /** The track card and the map's track line, from the window's positions and the live row. */
+  async paintTrack() {
+    const id = this.id;
+    const t = id && this.client.trucks.get(id);
+    if (!t) return;
+    const r = t.row || {};
+    const current = num(r.longitude) !== null && num(r.latitude) !== null ? [r.longitude, r.latitude] : null;
+    const points = this.points.filter((p) => p.lat !== null && p.lon !== null);
+    const shown = await paintTrack($("track"), this.pointsReady ? points : [], current);
+    if (this.id !== id) return;
+    $("track-note").textContent = this.pointsReady ? (shown ? shown + " positions" : "") : "loading…";
+    const line = points.map((p) => [p.lon, p.lat]);
+    if (current) line.push(current);
+    this.hooks.track(id, line);
+  }
+
+  /** The chart's DTC and refuel markers for the window (REST), with what the alert feed adds. */
+  async loadMarks() {
+    const id = this.id;
+    const seq = ++this.marksSeq;
+    const since = this.client.clock.now() - RANGES[this.range];
+    let marks = [];
+    try {
+      marks = await fetchMarks(this.client.api, id, since);
+    } catch {
+      marks = []; // the chart goes on without its markers
+    }
+    if (seq !== this.marksSeq || this.id !== id) return;
+    const mine = this.client.alerts.items.filter((ev) => ev.truck_id === id);
+    const seen = new Set(marks.map((m) => m.kind + "@" + Math.round(m.t / 1000)));
+    for (const m of marksOfEvents(mine)) {
+      if (Number.isFinite(m.t) && !seen.has(m.kind + "@" + Math.round(m.t / 1000))) marks.push(m);
+    }
+    this.marks = marks.sort((a, b) => a.t - b.t);
+    this.paintChart();
+  }
+
+  /** An alert event of the open truck: its lists and markers again. */
+  alerted() {
+    this.loadEvents();
+    this.loadMarks();
   }
 
   async loadHistory() {
@@ -245,6 +307,8 @@ export class DetailPanel {
         ? "last " + ageText(until - since).replace(/ 00 min$/, "") + " shown (" + items.length + " readings)"
         : items.length + " readings";
       this.paintChart();
+      this.paintTrack();
+      this.loadMarks();
     } catch (err) {
       if (!current()) return;
       this.pointsReady = true;

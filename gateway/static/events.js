@@ -1,7 +1,7 @@
 /* The detail's event lists: a truck's active DTCs and its recent refuels, read over REST. */
 
 import { $, h } from "./dom.js";
-import { ageText, clockText, fixed, num, parseTime } from "./format.js";
+import { ageText, fixed, num, parseTime, zonedTime } from "./format.js";
 import { truckPath } from "./http.js";
 
 /**
@@ -54,7 +54,7 @@ async function loadRefuels(api, id, stillOpen) {
       const before = num(e.fuel_level_before_pct);
       const after = num(e.fuel_level_after_pct);
       return h("tr", null,
-        h("td", { text: clockText(at, true), title: String(e.refuel_time) }),
+        h("td", { text: zonedTime(at, true), title: String(e.refuel_time) }),
         h("td", { class: "num", text: fixed(e.gallons_added, 1) }),
         h("td", { class: "num", text: before !== null && after !== null ? before.toFixed(0) + " → " + after.toFixed(0) + "%" : "—" }));
     }));

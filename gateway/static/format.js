@@ -48,6 +48,26 @@ export function clockText(ms, withDate) {
   return d.toLocaleDateString("en-CA") + " " + time;
 }
 
+const ZONED = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
+const ZONED_DATE = new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit" });
+
+/**
+ * A local clock time with its zone ("14:03:12 CET", "09:15:00 GMT-5"); the date goes before
+ * it when asked, or when `ms` is not today.
+ */
+export function zonedTime(ms, withDate) {
+  if (!Number.isFinite(ms)) return "—";
+  const d = new Date(ms);
+  const today = new Date().toDateString() === d.toDateString();
+  return (withDate || !today ? ZONED_DATE.format(d) + " " : "") + ZONED.format(d);
+}
+
+/** The name of the page's time zone as times show it ("CET", "UTC", "GMT+2"). */
+export function zoneName(ms = Date.now()) {
+  const part = ZONED.formatToParts(new Date(ms)).find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
+}
+
 /** A chart label: decimals by the span of its axis, or by the size of the value itself. */
 export function fmtAxis(v, span) {
   if (v === null || !Number.isFinite(v)) return "—";

@@ -1,9 +1,11 @@
 /* Fleet live dashboard: the page's wiring. The protocol client (client.js, no DOM) keeps
- * the fleet up to date; its callbacks mark what the views (table, detail, status,
- * summary) repaint. This module lists the trucks, starts the client, and owns the
- * page-wide controls and timers.
+ * the fleet and its alerts up to date; its callbacks mark what the views (map, table,
+ * feed, detail, status, summary) repaint. This module lists the trucks, starts the
+ * client, and owns the page-wide controls, the shared filter and the timers.
  *
  * Plain ES modules, no build step, no third-party code. Page parameters: see config.js.
+ * `app` (exported) is the page's parts, for scripts and tests that inspect it
+ * (`(await import("/static/main.js")).app`).
  */
 
 import { askToken, auth, initToken } from "./auth.js";
@@ -11,6 +13,9 @@ import { Api, FleetClient, HttpError, ServerClock } from "./client.js";
 import { CONFIG } from "./config.js";
 import { DetailPanel } from "./detail.js";
 import { $, local } from "./dom.js";
+import { AlertFeed } from "./feed.js";
+import { FleetFilter } from "./filters.js";
+import { FleetMap } from "./map.js";
 import { StatusBar } from "./status.js";
 import { Summary } from "./summary.js";
 import { FleetTable } from "./table.js";
@@ -37,22 +42,56 @@ const client = new FleetClient({
   clock,
   onRow(t, old) {
     table.rowChanged(t, old);
+    map.update(t);
+    summary.schedule();
     if (detail.id === t.id) detail.liveUpdate(t, old);
   },
-  onState: (t) => table.markDirty(t),
+  onState(t) {
+    table.markDirty(t);
+    map.update(t);
+    summary.schedule();
+  },
   onConnection: (state) => status.setConn(state),
   onTransport: () => status.transportNote(),
   onStats: () => status.connDetail(),
   onAuthRequired: (message) => reauth(message),
+  onAlert(ev) {
+    feed.added(ev);
+    const t = client.trucks.get(ev.truck_id);
+    if (t) {
+      table.markDirty(t);
+      map.update(t);
+    }
+    summary.schedule();
+    if (detail.id === ev.truck_id) detail.alerted();
+  },
+  onAlerts: (state) => feed.setState(state),
 });
+const filter = new FleetFilter(client.alerts);
 const status = new StatusBar(client);
-const detail = new DetailPanel(client, CONFIG, (t) => table.markDirty(t));
+const detail = new DetailPanel(client, CONFIG, {
+  repaint(t) {
+    table.markDirty(t);
+    map.schedule();
+  },
+  track: (id, points) => map.setTrack(id, points),
+});
+/** Open a truck's detail (from the map or the feed: its row scrolls into view too). */
+function openTruck(id) {
+  detail.open(id);
+  table.reveal(id);
+}
 const table = new FleetTable(client, CONFIG, {
   selected: () => detail.id,
   open: (id) => detail.open(id),
   painted: () => detail.id && detail.paintLive(),
-});
-const summary = new Summary(client, status, table);
+}, filter);
+const map = new FleetMap(client, filter, { selected: () => detail.id, open: openTruck });
+const feed = new AlertFeed(client, { open: openTruck });
+const summary = new Summary(client, status, table, filter);
+
+/** The page's parts, for scripts and tests that look inside (nothing in the page uses it). */
+export const app = { client, filter, status, detail, table, map, feed, summary };
 
 function ask(message) {
   return askToken(message, () => status.setConn("auth", "access token required"));
@@ -71,6 +110,7 @@ function syncFleet(ids) {
   for (const t of added) table.markDirty(t);
   for (const t of gone) {
     table.remove(t);
+    map.remove(t);
     if (detail.id === t.id) detail.close();
   }
   table.orderDirty = true;
@@ -98,10 +138,14 @@ function tick() {
 }
 
 function initControls() {
-  const filter = $("filter");
+  const text = $("filter");
   const alertsOnly = $("alerts-only");
-  filter.addEventListener("input", () => table.setFilter(filter.value.trim().toLowerCase(), table.alertsOnly));
-  alertsOnly.addEventListener("change", () => table.setFilter(table.filter, alertsOnly.checked));
+  text.addEventListener("input", () => filter.set({ text: text.value.trim().toLowerCase() }));
+  alertsOnly.addEventListener("change", () => filter.set({ alertsOnly: alertsOnly.checked }));
+  filter.onChange(() => {
+    table.refilter();
+    map.refilter();
+  });
   const root = document.documentElement;
   const saved = local && local.getItem(THEME_KEY);
   const prefersLight = window.matchMedia && window.matchMedia("(prefers-color-scheme: light)").matches;
@@ -110,6 +154,7 @@ function initControls() {
     root.dataset.theme = root.dataset.theme === "dark" ? "light" : "dark";
     if (local) local.setItem(THEME_KEY, root.dataset.theme);
     table.themeChanged();
+    map.themeChanged();
     if (detail.id) detail.paintChart();
   });
   window.addEventListener("online", () => client.kick());
@@ -122,6 +167,9 @@ function initControls() {
 
 async function main() {
   table.header();
+  summary.init();
+  map.init();
+  feed.init();
   detail.init();
   initControls();
   setInterval(tick, 1000);

@@ -4,6 +4,11 @@
 
 const TRUCK_PREFIX = "truck:";
 
+/** Every truck the token grants, present and future, as one subscription (SPEC §10). */
+export const FLEET = "fleet";
+/** Fleet-wide `event` frames: DTCs raised and cleared, refuels, low fuel, stale trucks. */
+export const ALERTS = "alerts";
+
 /** The channel of one truck. */
 export const channelOf = (id) => TRUCK_PREFIX + id;
 
@@ -29,6 +34,14 @@ export function diffVerdict(position, msg) {
   if (position.row && msg.epoch === position.epoch && msg.seq <= position.seq) return "old";
   if (!position.row || msg.epoch !== position.epoch || msg.seq !== position.seq + 1) return "gap";
   return "apply";
+}
+
+/**
+ * A snapshot older than the row held (same epoch, lower seq): a replay after `fleet` resume
+ * may repeat frames sent before its position, and must not take a truck back in time.
+ */
+export function staleSnapshot(position, msg) {
+  return Boolean(position.row) && msg.epoch === position.epoch && msg.seq < position.seq;
 }
 
 /** Where to resume a channel from: {epoch, seq} once it has a row from the stream, else null. */
@@ -69,6 +82,25 @@ export function packSubscribes(positions, maxFrameBytes, nextId) {
   }
   flush();
   return messages;
+}
+
+/**
+ * The one subscribe message of a fleet dashboard: `fleet` and `alerts`, resuming each from
+ * its last position ({epoch, seq}: the last `position` frame, the last `event`) when known.
+ */
+export function fleetSubscribe(id, fleetPosition, alertsPosition) {
+  const msg = { op: "subscribe", id, channels: [FLEET, ALERTS] };
+  const resume = {};
+  if (fleetPosition) resume[FLEET] = { epoch: fleetPosition.epoch, seq: fleetPosition.seq };
+  if (alertsPosition) resume[ALERTS] = { epoch: alertsPosition.epoch, seq: alertsPosition.seq };
+  if (Object.keys(resume).length) msg.resume = resume;
+  return msg;
+}
+
+/** A frame's {epoch, seq} when it carries a valid one, else null. */
+export function positionOf(msg) {
+  return msg && typeof msg.epoch === "string" && Number.isInteger(msg.seq) && msg.seq >= 0
+    ? { epoch: msg.epoch, seq: msg.seq } : null;
 }
 
 /** Unsubscribe messages for `channels`, 150 a message (well within the frame limit). */

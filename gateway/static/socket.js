@@ -1,8 +1,9 @@
 /* The life of the client's WebSocket on /v1/ws (SPEC §4): open, welcome, frames routed to
  * the subscriptions, app-level ping, and reconnect with backoff.
  *
- * - One socket at a time. A reconnect resubscribes every channel with `resume` at its
- *   epoch/seq, so the server replays what was missed instead of sending snapshots.
+ * - One socket at a time. A reconnect resubscribes with `resume` (`fleet` at its last
+ *   position, or every truck channel at its epoch/seq), so the server replays what was
+ *   missed instead of sending snapshots.
  * - Exponential backoff with full jitter; a socket that stayed open 10 s resets it.
  * - An app-level ping: no pong in time means the path is dead even when the browser has
  *   not noticed (a NAT that forgot us, a suspended laptop). Start over.
@@ -168,6 +169,10 @@ export class SocketSession {
         return this.subs.onDiff(msg);
       case "status":
         return this.subs.onStatus(msg);
+      case "position":
+        return this.subs.fleetChannels.onPosition(msg);
+      case "event":
+        return this.subs.fleetChannels.onEvent(msg);
       case "pong":
         return this.onPong(msg);
       case "error":
@@ -187,7 +192,7 @@ export class SocketSession {
     this.neverOpened = 0;
     if (c.fallback) c.stopFallback();
     c.emitConnection("live");
-    this.subs.subscribeAll();
+    this.subs.start();
     this.pingTimer = setInterval(() => this.ping(), c.options.pingEveryMs);
   }
 

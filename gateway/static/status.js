@@ -45,6 +45,7 @@ export class StatusBar {
       "resyncs " + stats.gaps,
       "reconnects " + stats.reconnects,
     ];
+    if (stats.events) parts.push("alerts " + stats.events);
     if (c.polling) parts.push("polls " + stats.polls + " (" + stats.notModified + " unchanged)");
     if (c.session) parts.push("session " + c.session.slice(0, 8));
     const s = $("stats");
@@ -55,6 +56,8 @@ export class StatusBar {
     s.dataset.polls = String(stats.polls);
     s.dataset.resyncs = String(stats.gaps);
     s.dataset.reconnects = String(stats.reconnects);
+    s.dataset.snapshots = String(stats.snapshots);
+    s.dataset.events = String(stats.events);
   }
 
   /** The footer's note: how updates arrive, and why when it is not the socket alone. */
@@ -66,13 +69,17 @@ export class StatusBar {
         (c.transport === "ws" ? "; still trying the WebSocket" : "");
     } else {
       const overflow = [...c.trucks.values()].filter((t) => t.overflow && !t.dead).length;
+      const mode = c.fleetMode;
       text = "Live over WebSocket (protocol v1)" +
+        (mode === "fleet" ? " · the whole fleet on one subscription" : "") +
+        (mode === "trucks" ? " · one subscription a truck (this gateway has no fleet channel)" : "") +
         (overflow ? " · " + overflow + " trucks past the socket's subscription limit polled over REST every " +
           c.pollPeriodMs() / 1000 + " s" : "");
     }
     const note = $("transport-note");
     note.textContent = text;
     note.dataset.mode = c.fallback ? "rest" : "ws";
+    note.dataset.fleet = c.fleetMode;
   }
 
   /** Set one banner's text ("" clears it); the banner shows them all, and hides when none is left. */

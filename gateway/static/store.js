@@ -36,7 +36,7 @@ export class Truck {
 
 /** Counters of what the client received and did. */
 export function newStats() {
-  return { frames: 0, diffs: 0, snapshots: 0, gaps: 0, reconnects: 0, polls: 0, notModified: 0, rttMs: null };
+  return { frames: 0, diffs: 0, snapshots: 0, gaps: 0, reconnects: 0, polls: 0, notModified: 0, events: 0, rttMs: null };
 }
 
 /** The trucks by id. */
@@ -71,6 +71,16 @@ export class FleetStore {
   /** Every truck in id order (the order subscriptions are made in). */
   sorted() {
     return [...this.trucks.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The truck of this id, added when it is new (a truck the `fleet` channel brought). */
+  add(id) {
+    let t = this.trucks.get(id);
+    if (!t) {
+      t = new Truck(id);
+      this.trucks.set(id, t);
+    }
+    return t;
   }
 
   /** Make the fleet exactly `ids`: returns the trucks added and the trucks removed. */

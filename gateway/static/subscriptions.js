@@ -1,13 +1,18 @@
 /* The channels on one socket: subscribe/unsubscribe messages, their acks, and the data
  * frames (snapshot, diff, status, error) applied to the fleet store.
  *
+ * The whole fleet comes over `fleet` (fleetsub.js) when the gateway has it: its trucks'
+ * frames are the same `truck:<id>` frames, and a truck first seen in them joins the store.
+ * Otherwise every truck is subscribed by name, as below.
+ *
  * A diff applies only when it follows (same epoch, seq + 1). On a gap the channel is
  * resubscribed with `resume` at its last good position and its frames are ignored until
  * the ack: the server replays what was missed, or sends a fresh snapshot. Trucks past the
  * welcome's max_subscriptions are flagged `overflow`, for the REST poller. No DOM.
  */
 
-import { applyDiff, diffVerdict, packSubscribes, packUnsubscribes } from "./protocol.js";
+import { FleetChannels } from "./fleetsub.js";
+import { applyDiff, diffVerdict, packSubscribes, packUnsubscribes, staleSnapshot, truckIdOf } from "./protocol.js";
 
 const GAP_COALESCE_MS = 50;
 const RATE_LIMITED_RETRY_MS = 1000;
@@ -21,6 +26,28 @@ export class Subscriptions {
     this.pending = new Map();   // message id → {op, channels}
     this.gapTimer = null;
     this.gapChannels = new Set();
+    this.fleetChannels = new FleetChannels(this);
+  }
+
+  /** A new socket's first subscriptions: the `fleet` channel when the client wants it, else every truck. */
+  start() {
+    if (this.client.options.fleet) this.fleetChannels.subscribe();
+    else this.subscribeAll();
+  }
+
+  /** Trucks were added to the fleet: subscribe them unless `fleet` covers them (or is being asked for). */
+  followed() {
+    if (!this.socket.open) return;
+    const mode = this.fleetChannels.mode;
+    if (mode !== "fleet" && mode !== "pending") this.subscribeAll();
+  }
+
+  /** The truck of a channel; with `fleet`, a truck the store does not know yet joins it. */
+  truckOf(channel) {
+    const t = this.fleet.byChannel(channel);
+    if (t || !this.fleetChannels.active) return t;
+    const id = truckIdOf(channel);
+    return id === null ? undefined : this.client.addTruck(id);
   }
 
   /** The socket is gone: nothing is subscribed, nothing is pending. */
@@ -33,10 +60,12 @@ export class Subscriptions {
       t.subscribed = false;
       t.resyncing = false;
     }
+    this.fleetChannels.reset();
   }
 
   /** Subscribe every truck this socket should carry, resuming those with a position. */
   subscribeAll() {
+    if (this.fleetChannels.active) return;
     const max = Math.max(0, Number(this.socket.limits.max_subscriptions) || 200);
     let count = 0;
     const wanted = [];
@@ -75,6 +104,10 @@ export class Subscriptions {
   }
 
   onAck(msg) {
+    if (this.fleetChannels.owns(msg.id)) {
+      this.fleetChannels.onAck(msg);
+      return;
+    }
     const c = this.client;
     const request = this.pending.get(msg.id);
     this.pending.delete(msg.id);
@@ -116,17 +149,23 @@ export class Subscriptions {
   }
 
   onSnapshot(msg) {
-    const t = this.fleet.byChannel(msg.channel);
+    const t = this.truckOf(msg.channel);
     if (!t || !msg.data || typeof msg.data !== "object") return;
+    const viaFleet = this.fleetChannels.active && !t.subscribed;
+    if (viaFleet && staleSnapshot(t, msg)) return;
     // A snapshot is a whole row: always a valid position, whatever came before.
     t.epoch = msg.epoch;
     t.seq = msg.seq;
+    t.resyncing = false;
     this.client.stats.snapshots += 1;
     this.client.setRow(t, msg.data, "ws");
+    // No ack names the trucks of `fleet`: as after an ack, a snapshot means live, and a
+    // status frame follows it when the truck is not.
+    if (viaFleet && t.state !== "live") this.client.setState(t, "live", "");
   }
 
   onDiff(msg) {
-    const t = this.fleet.byChannel(msg.channel);
+    const t = this.truckOf(msg.channel);
     if (!t) return;
     const verdict = diffVerdict(t, msg);
     if (verdict === "gap") this.gap(t, msg);
@@ -161,12 +200,16 @@ export class Subscriptions {
   }
 
   onStatus(msg) {
-    const t = this.fleet.byChannel(msg.channel);
+    const t = this.truckOf(msg.channel);
     if (!t || !["live", "stale", "degraded"].includes(msg.state)) return;
     this.client.setState(t, msg.state, msg.reason || "");
   }
 
   onError(msg) {
+    if (this.fleetChannels.owns(msg.id)) {
+      this.fleetChannels.onError(msg);
+      return;
+    }
     const request = msg.id != null ? this.pending.get(msg.id) : null;
     if (request) this.pending.delete(msg.id);
     if (msg.code === "rate_limited" && request && request.op === "subscribe") {

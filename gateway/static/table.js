@@ -1,39 +1,20 @@
-/* The fleet table: one row per truck, sorted by a column, filtered by id text and "alerts
- * only". Rows are painted once per animation frame and only where a value changed (a
- * big fleet sends many diffs a second); changed values flash.
+/* The fleet table: one row per truck, sorted by a column, filtered by the shared fleet
+ * filter (id text, "alerts only", a summary chip: filters.js). Rows are painted once per
+ * animation frame and only where a value changed; changed values flash (tablerow.js).
+ *
+ * A thousand trucks send a thousand diffs a second, and a table of a thousand rows costs
+ * the browser layout and paint on every change: only the rows on screen (and a margin)
+ * are in the document. Spacer rows stand for the others (every row has the same height),
+ * so the scroll bar and the scroll position are those of the whole table. A truck's row
+ * is kept while it is in the fleet and painted when it comes into view.
  */
 
 import { $, h } from "./dom.js";
-import { ageText, fixed, grouped, num } from "./format.js";
-import { level, needsAttention, worst } from "./levels.js";
+import { COLUMNS, createRow, flashKeys, paintAge, paintRow } from "./tablerow.js";
 
-const STATE_RANK = { degraded: 0, stale: 1, pending: 2, live: 3, unknown: 4, forbidden: 4 };
-
-const rowNum = (t, field) => {
-  const v = t.row ? num(t.row[field]) : null;
-  return v === null ? -Infinity : v;
-};
-
-const COLUMNS = [
-  { key: "status", label: "Status", sort: (t) => STATE_RANK[t.state] ?? 9 },
-  { key: "truck", label: "Truck", sort: (t) => t.id },
-  { key: "engine", label: "State", sort: (t) => (t.row && t.row.engine_state) || "" },
-  { key: "speed", label: "Speed", unit: "mph", num: true, sort: (t) => rowNum(t, "speed_mph") },
-  { key: "rpm", label: "RPM", num: true, sort: (t) => rowNum(t, "rpm") },
-  { key: "fuel", label: "Fuel", sort: (t) => rowNum(t, "fuel_level_pct") },
-  { key: "coolant", label: "Coolant", unit: "°F", num: true, sort: (t) => rowNum(t, "coolant_temp_f") },
-  { key: "oil", label: "Oil", unit: "°F · psi", num: true, sort: (t) => rowNum(t, "oil_temp_f") },
-  { key: "battery", label: "Battery", unit: "V", num: true, sort: (t) => rowNum(t, "battery_voltage") },
-  { key: "dtc", label: "DTC", num: true, sort: (t) => rowNum(t, "active_dtc_count") },
-  { key: "age", label: "Last reading", num: true, sort: (t) => -(t.readingMs() || 0) },
-];
-
-// The row fields behind each flashing cell.
-const FLASH_FIELDS = {
-  speed: ["speed_mph"], rpm: ["rpm"], fuel: ["fuel_level_pct"], coolant: ["coolant_temp_f"],
-  oil: ["oil_temp_f", "oil_pressure_psi"], battery: ["battery_voltage"], dtc: ["active_dtc_count"],
-  engine: ["engine_state"],
-};
+const MARGIN_ROWS = 10;
+const DEFAULT_ROW_H = 31;
+const FLASH_MS = 650;
 
 export class FleetTable {
   /**
@@ -41,22 +22,30 @@ export class FleetTable {
    * @param {{staleAfterMs: number}} config
    * @param {{selected(): string|null, open(id: string): void, painted(): void}} hooks
    *   the detail view: which truck is open, open one, repaint after the rows
+   * @param {import("./filters.js").FleetFilter} filter  which trucks are shown
    */
-  constructor(client, config, hooks) {
+  constructor(client, config, hooks, filter) {
     this.client = client;
     this.config = config;
     this.hooks = hooks;
-    this.views = new Map();   // Truck → {tr, cells, shown (text per column), flash (cells to flash)}
-    this.dirty = new Set();
+    this.filter = filter;
+    this.views = new Map();     // Truck → its row (tablerow.js), while the truck is in the fleet
+    this.dirty = new Set();     // changed since last painted
+    this.order = [];            // the trucks the filter passes, sorted
+    this.passes = new Map();    // Truck → whether it passed the filter at its last check
+    this.rendered = new Set();  // the trucks whose row is in the document
+    this.rowH = DEFAULT_ROW_H;
+    this.measured = false;
     this.frame = 0;
     this.sortKey = "truck";
     this.sortDir = 1;
-    this.filter = "";
-    this.alertsOnly = false;
     this.orderDirty = true;
     this.orderStale = false;
     this.ticks = 0;
-    this.flashColor = "";
+    this.flashed = [];
+    this.flashTimer = null;
+    const spacer = () => h("tr", { class: "spacer", "aria-hidden": "true" }, h("td", { colSpan: COLUMNS.length }));
+    this.spacers = { top: spacer(), bottom: spacer() };
   }
 
   header() {
@@ -76,6 +65,10 @@ export class FleetTable {
       tr.append(th);
     }
     this.sortIndicators();
+    // The rows in view change with scrolling (the table's own box, or the page on a phone).
+    $("fleet-scroll").addEventListener("scroll", () => this.schedule(), { passive: true });
+    window.addEventListener("scroll", () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.schedule()).observe($("fleet-scroll"));
   }
 
   sortBy(key) {
@@ -100,25 +93,28 @@ export class FleetTable {
 
   viewOf(t) {
     let view = this.views.get(t);
-    if (view) return view;
-    const tr = h("tr", { "data-truck": t.id, tabIndex: 0 });
-    const cells = {};
-    for (const col of COLUMNS) {
-      const td = h("td", { "data-col": col.key, class: col.num ? "num" : "" });
-      td.isNum = Boolean(col.num);
-      cells[col.key] = td;
-      tr.append(td);
+    if (!view) {
+      view = createRow(t, (id) => this.hooks.open(id));
+      this.views.set(t, view);
     }
-    cells.status.append(h("span", { class: "dot" }), h("span", { class: "label" }));
-    cells.fuel.append(h("span", { class: "bar" }, h("span", { class: "fill" })), h("span", { class: "val" }));
-    cells.truck.append(h("span", { class: "id", text: t.id }), h("span", { class: "via" }));
-    tr.addEventListener("click", () => this.hooks.open(t.id));
-    tr.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter") this.hooks.open(t.id);
-    });
-    view = { tr, cells, shown: {}, flash: new Set() };
-    this.views.set(t, view);
     return view;
+  }
+
+  /** Bring a truck's row into view (opened from the map or the feed). */
+  reveal(id) {
+    const t = this.client.trucks.get(id);
+    const index = t ? this.order.indexOf(t) : -1;
+    if (index < 0) return;
+    const scroller = $("fleet-scroll");
+    const rect = scroller.getBoundingClientRect();
+    const rowTop = $("fleet-body").getBoundingClientRect().top + index * this.rowH;
+    const viewTop = Math.max(rect.top, 0) + this.rowH; // under the sticky header
+    const viewBottom = Math.min(rect.bottom, window.innerHeight);
+    if (rowTop >= viewTop && rowTop + this.rowH <= viewBottom) return;
+    const delta = rowTop - (viewTop + viewBottom) / 2;
+    if (scroller.scrollHeight > scroller.clientHeight + 1) scroller.scrollTop += delta;
+    else window.scrollBy(0, delta);
+    this.schedule();
   }
 
   /** The truck left the fleet. */
@@ -127,6 +123,10 @@ export class FleetTable {
     if (view) view.tr.remove();
     this.views.delete(t);
     this.dirty.delete(t);
+    this.passes.delete(t);
+    this.rendered.delete(t);
+    this.orderDirty = true;
+    this.schedule();
   }
 
   markDirty(t) {
@@ -138,12 +138,8 @@ export class FleetTable {
   rowChanged(t, old) {
     this.markDirty(t);
     const view = this.views.get(t);
-    if (old && t.row && view) {
-      // Not on the first fill, nor on a reconnect's snapshot of the same row.
-      for (const [key, fields] of Object.entries(FLASH_FIELDS)) {
-        if (fields.some((f) => old[f] !== t.row[f])) view.flash.add(key);
-      }
-    }
+    // Not on the first fill, nor on a reconnect's snapshot of the same row; only on screen.
+    if (old && t.row && view && this.rendered.has(t)) for (const key of flashKeys(old, t.row)) view.flash.add(key);
     // Rows move at most every couple of seconds when sorted by a live value, not on every diff.
     if (this.sortKey !== "truck") this.orderStale = true;
   }
@@ -154,106 +150,33 @@ export class FleetTable {
 
   flush() {
     this.frame = 0;
-    const now = this.client.clock.now();
-    for (const t of this.dirty) this.paintRow(t, now);
-    this.dirty.clear();
+    // A changed truck that enters or leaves the filter changes the order.
+    for (const t of this.dirty) {
+      if (!this.client.trucks.has(t.id)) continue;
+      const ok = this.filter.allows(t);
+      if (this.passes.get(t) !== ok) this.orderDirty = true;
+    }
     if (this.orderDirty) this.reorder();
+    this.render();
     this.hooks.painted();
   }
 
-  text(view, td, key, value, cls) {
-    if (view.shown[key] !== value) {
-      td.textContent = value;
-      view.shown[key] = value;
-    }
-    const want = ((td.isNum ? "num " : "") + (cls || "")).trim();
-    if (td.className !== want) td.className = want;
-  }
-
-  paintRow(t, now) {
-    const view = this.viewOf(t);
-    const { tr, cells } = view;
-    if (!tr.isConnected) {
-      $("fleet-body").append(tr);
-      this.orderDirty = true;
-    }
-    const r = t.row || {};
-    const has = Boolean(t.row);
-    tr.dataset.state = t.state;
-    tr.classList.toggle("selected", this.hooks.selected() === t.id);
-    tr.title = t.reason ? t.state + ": " + t.reason : "";
-    const label = cells.status.querySelector(".label");
-    if (label.textContent !== t.state) label.textContent = t.state;
-    cells.status.dataset.state = t.state;
-    // The via tag: a truck polled over REST while the others are on the socket.
-    const via = cells.truck.querySelector(".via");
-    const viaText = t.overflow && !this.client.fallback ? "REST" : "";
-    if (via.textContent !== viaText) via.textContent = viaText;
-    this.text(view, cells.engine, "engine", r.engine_state || (has ? "—" : ""), "engine-" + (r.engine_state || "none"));
-    this.text(view, cells.speed, "speed", has ? fixed(r.speed_mph, 1) : "", "");
-    this.text(view, cells.rpm, "rpm", has ? grouped(r.rpm) : "", level("rpm", num(r.rpm), r));
-    this.paintFuel(view, r, has);
-    this.text(view, cells.coolant, "coolant", has ? fixed(r.coolant_temp_f, 1) : "",
-      level("coolant_temp_f", num(r.coolant_temp_f), r));
-    const oilText = has ? fixed(r.oil_temp_f, 0) + " · " + fixed(r.oil_pressure_psi, 0) : "";
-    const oilLevel = worst(level("oil_temp_f", num(r.oil_temp_f), r), level("oil_pressure_psi", num(r.oil_pressure_psi), r));
-    this.text(view, cells.oil, "oil", oilText, oilLevel);
-    this.text(view, cells.battery, "battery", has ? fixed(r.battery_voltage, 1) : "",
-      level("battery_voltage", num(r.battery_voltage), r));
-    const dtc = num(r.active_dtc_count);
-    this.text(view, cells.dtc, "dtc", has ? (dtc ? String(dtc) : "·") : "", dtc ? "dtc-on" : "muted");
-    this.paintAge(t, now);
-    for (const key of view.flash) this.flash(cells[key]);
-    view.flash.clear();
-    this.applyFilter(t);
-  }
-
-  /** The fuel cell: a bar and the value. */
-  paintFuel(view, r, has) {
-    const cell = view.cells.fuel;
-    const fuel = num(r.fuel_level_pct);
-    const fill = cell.querySelector(".fill");
-    const width = fuel === null ? "0%" : Math.max(0, Math.min(100, fuel)).toFixed(1) + "%";
-    if (fill.style.width !== width) fill.style.width = width;
-    const fuelLevel = level("fuel_level_pct", fuel, r);
-    cell.querySelector(".bar").dataset.level = fuelLevel || "ok";
-    const fuelText = fuel === null ? (has ? "—" : "") : fuel.toFixed(1) + "%";
-    if (view.shown.fuel !== fuelText) {
-      cell.querySelector(".val").textContent = fuelText;
-      view.shown.fuel = fuelText;
-    }
-    cell.className = fuelLevel;
-  }
-
-  paintAge(t, now) {
-    const view = this.views.get(t);
-    if (!view) return;
-    const age = now - t.readingMs();
-    const text = t.row ? ageText(age) : "";
-    this.text(view, view.cells.age, "age", text, age > this.config.staleAfterMs ? "warn" : age > 30000 ? "muted" : "");
-  }
-
-  applyFilter(t) {
-    const view = this.views.get(t);
-    if (!view) return;
-    const f = this.filter;
-    const hide = (f && !t.id.toLowerCase().includes(f)) || (this.alertsOnly && !needsAttention(t));
-    if (view.tr.hidden !== hide) view.tr.hidden = hide;
-  }
-
-  /** New filter settings: apply them to every row. */
-  setFilter(text, alertsOnly) {
-    this.filter = text;
-    this.alertsOnly = alertsOnly;
-    for (const t of this.views.keys()) this.applyFilter(t);
-    this.updateEmpty();
+  /** The filter changed: every truck again. */
+  refilter() {
+    this.orderDirty = true;
+    this.schedule();
   }
 
   reorder() {
     this.orderDirty = false;
     const col = COLUMNS.find((c) => c.key === this.sortKey) || COLUMNS[1];
     const dir = this.sortDir;
-    const list = [...this.client.trucks.values()].filter((t) => this.views.has(t));
+    const list = [];
+    for (const t of this.client.trucks.values()) {
+      const ok = this.filter.allows(t);
+      this.passes.set(t, ok);
+      if (ok) list.push(t);
+    }
     list.sort((a, b) => {
       const x = col.sort(a);
       const y = col.sort(b);
@@ -261,21 +184,86 @@ export class FleetTable {
       if (x > y) return dir;
       return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
     });
+    this.order = list;
+    this.updateEmpty();
+  }
+
+  /** The slice of `order` in view (with a margin): [first, last], empty when last < first. */
+  range() {
+    const n = this.order.length;
+    if (!n) return [0, -1];
+    const rect = $("fleet-scroll").getBoundingClientRect();
+    const bodyTop = $("fleet-body").getBoundingClientRect().top;
+    const top = Math.max(rect.top, 0);
+    const bottom = Math.max(top, Math.min(rect.bottom, window.innerHeight));
+    const first = Math.min(n - 1, Math.max(0, Math.floor((top - bodyTop) / this.rowH) - MARGIN_ROWS));
+    const last = Math.min(n - 1, Math.max(first, Math.ceil((bottom - bodyTop) / this.rowH) + MARGIN_ROWS));
+    return [first, last];
+  }
+
+  /** Put the rows in view in the document (spacers for the others), painting those that need it. */
+  render() {
+    const [first, last] = this.range();
+    const want = this.order.slice(first, last + 1);
+    const now = this.client.clock.now();
+    const selected = this.hooks.selected();
+    const ctx = {
+      alerts: this.client.alerts, staleAfterMs: this.config.staleAfterMs, now, selected: false, viaRest: false,
+      flash: (td) => this.flash(td),
+    };
+    for (const t of want) {
+      if (this.rendered.has(t) && !this.dirty.has(t)) continue;
+      ctx.selected = selected === t.id;
+      ctx.viaRest = t.overflow && !this.client.fallback;
+      paintRow(this.viewOf(t), t, ctx);
+    }
+    // Rows painted later (when they come into view) start fresh: nothing to flash.
+    for (const t of this.dirty) {
+      const view = this.views.get(t);
+      if (view) view.flash.clear();
+    }
+    this.dirty.clear();
+    const nodes = [];
+    const topH = first * this.rowH;
+    const bottomH = (this.order.length - 1 - last) * this.rowH;
+    if (topH > 0) nodes.push(this.spacer("top", topH));
+    for (const t of want) nodes.push(this.views.get(t).tr);
+    if (bottomH > 0) nodes.push(this.spacer("bottom", bottomH));
     const body = $("fleet-body");
-    let node = body.firstElementChild;
-    for (const t of list) {
-      const tr = this.views.get(t).tr;
-      if (node === tr) node = node.nextElementSibling;
-      else body.insertBefore(tr, node);
+    let node = body.firstChild;
+    for (const n of nodes) {
+      if (node === n) node = node.nextSibling;
+      else body.insertBefore(n, node);
+    }
+    while (node) {
+      const next = node.nextSibling;
+      node.remove();
+      node = next;
+    }
+    this.rendered = new Set(want);
+    if (!this.measured && want.length) {
+      // Spacers assume every row is this tall: measure a real one once.
+      const height = this.views.get(want[0]).tr.getBoundingClientRect().height;
+      if (height > 0) {
+        this.measured = true;
+        if (Math.abs(height - this.rowH) > 0.25) {
+          this.rowH = height;
+          this.schedule();
+        }
+      }
     }
   }
 
-  /** Once a second: ages, the alerts filter (ages change it), and a re-sort every other tick. */
+  spacer(which, height) {
+    const tr = this.spacers[which];
+    const px = height.toFixed(1) + "px";
+    if (tr.firstChild.style.height !== px) tr.firstChild.style.height = px;
+    return tr;
+  }
+
+  /** Once a second: the ages of the rows in view, and a re-sort every other tick. */
   tick(now) {
-    for (const t of this.client.trucks.values()) {
-      this.paintAge(t, now);
-      if (this.alertsOnly) this.applyFilter(t);
-    }
+    for (const t of this.rendered) paintAge(this.views.get(t), t, now, this.config.staleAfterMs);
     this.ticks += 1;
     if ((this.orderStale || this.sortKey === "age") && this.ticks % 2 === 0) {
       this.orderStale = false;
@@ -291,23 +279,32 @@ export class FleetTable {
       empty.hidden = false;
       return;
     }
-    let visible = 0;
-    for (const view of this.views.values()) if (!view.tr.hidden) visible += 1;
-    const text = visible ? "" : "No truck matches the filter" + (this.alertsOnly ? " (alerts only)" : "") + ".";
+    const f = this.filter;
+    const visible = this.order.length;
+    const text = visible ? "" : "No truck matches the filter" + (f.alertsOnly ? " (alerts only)" : "") +
+      (f.chip ? " (" + f.chip + ")" : "") + ".";
     if (empty.textContent !== text && text) empty.textContent = text;
     empty.hidden = visible > 0;
   }
 
-  /** Theme changed: read the flash colour again. */
-  themeChanged() {
-    this.flashColor = "";
-  }
+  /** Theme changed (the flash colour is CSS's: nothing to read again). */
+  themeChanged() {}
 
+  /**
+   * Highlight a changed cell for FLASH_MS. A class on and off, not an animation: a
+   * background is repainted on the main thread at every step of an animation, and a big
+   * fleet keeps a hundred cells flashing at once.
+   */
   flash(td) {
-    if (!td || !td.animate || document.hidden) return;
-    if (!this.flashColor) {
-      this.flashColor = getComputedStyle(document.documentElement).getPropertyValue("--flash").trim() || "rgba(88,166,255,.35)";
-    }
-    td.animate([{ backgroundColor: this.flashColor }, { backgroundColor: "rgba(0,0,0,0)" }], { duration: 650, easing: "ease-out" });
+    if (!td || document.hidden) return;
+    td.dataset.flash = "";
+    this.flashed.push(td);
+    if (this.flashTimer) return;
+    this.flashTimer = setTimeout(() => {
+      this.flashTimer = null;
+      const list = this.flashed;
+      this.flashed = [];
+      for (const cell of list) delete cell.dataset.flash;
+    }, FLASH_MS);
   }
 }

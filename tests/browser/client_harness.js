@@ -1,6 +1,7 @@
 /* Runs as a module Web Worker (test_modules.py): no document, no window. Imports the
  * dashboard's protocol client from the gateway (CLIENT_URL is prepended by the test) and
- * drives it through a fake WebSocket: welcome, ack, snapshot, diffs, a gap and its
+ * drives it through a fake WebSocket playing a gateway WITHOUT the fleet channel: the
+ * `fleet` subscribe refused, then welcome, ack, snapshot, diffs, a gap and its
  * resubscribe, a status, a reconnect with resume, a ping. Posts what the client did.
  */
 
@@ -51,6 +52,17 @@ async function until(what, condition) {
 
 const LIMITS = { max_frame_bytes: 4096, max_subscriptions: 200, rate_limit_per_s: 20, rate_burst: 40 };
 const welcome = (session) => ({ type: "welcome", protocol: 1, session, heartbeat_s: 25, limits: LIMITS });
+const isFleet = (m) => m.op === "subscribe" && m.channels.includes("fleet");
+
+/** Answer the client's `fleet` + `alerts` subscribe as a gateway that has neither. */
+async function refuseFleet(sock) {
+  await until("the fleet subscribe", () => sock.sent.some(isFleet));
+  const msg = sock.sent.find(isFleet);
+  sock.deliver({ type: "ack", id: msg.id, op: "subscribe", ok: [], errors: msg.channels.map((channel) =>
+    ({ channel, code: "invalid_channel", message: "channel must be 'truck:' followed by a truck id" })) });
+  return msg;
+}
+
 const diff = (seq, changed, removed = []) =>
   ({ type: "diff", channel: "truck:CO0681", epoch: "e1", seq, ts: Date.now(), changed, removed });
 
@@ -75,7 +87,8 @@ async function run() {
   const s1 = sockets[0];
   s1.accept();
   s1.deliver(welcome("session-1"));
-  const subscribe = s1.sent.find((m) => m.op === "subscribe");
+  const fleet1 = await refuseFleet(s1);
+  const subscribe = s1.sent.find((m) => m.op === "subscribe" && !isFleet(m));
   s1.deliver({ type: "ack", id: subscribe.id, op: "subscribe", ok: subscribe.channels, errors: [] });
   s1.deliver({ type: "snapshot", channel: "truck:CO0681", epoch: "e1", seq: 41, ts: Date.now(),
     data: { truck_id: "CO0681", rpm: 1400, speed_mph: 50.5, obsolete: 1 } });
@@ -95,6 +108,7 @@ async function run() {
   const s2 = sockets[1];
   s2.accept();
   s2.deliver(welcome("session-2"));
+  const fleet2 = await refuseFleet(s2);
   await until("a ping", () => s2.sent.some((m) => m.op === "ping"));
   const ping = s2.sent.find((m) => m.op === "ping");
   s2.deliver({ type: "pong", id: ping.id });
@@ -104,8 +118,10 @@ async function run() {
   return {
     globals: { document: typeof document, window: typeof window },
     socketUrls: sockets.map((s) => s.url),
-    sent1: s1.sent.filter((m) => m.op !== "ping"),
-    sent2: s2.sent.filter((m) => m.op !== "ping"),
+    fleet: [fleet1, fleet2],
+    sent1: s1.sent.filter((m) => m.op !== "ping" && !isFleet(m)),
+    sent2: s2.sent.filter((m) => m.op !== "ping" && !isFleet(m)),
+    fleetMode: client.fleetMode,
     rows,
     states,
     connections,

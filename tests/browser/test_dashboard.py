@@ -16,6 +16,7 @@ import re
 from gateway.server.auth import mint
 from gateway.store import open_store
 from gateway.store.url import parse_db_url
+from tests.browser.pageapp import old_gateway
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 from tests.support.faultproxy import FaultProxy
 
@@ -181,8 +182,9 @@ async def test_falls_back_to_rest_when_the_socket_cannot_open(start_gateway, ope
 
 
 async def test_trucks_past_the_subscription_limit_are_polled(start_gateway, open_page, expect):
+    # A gateway without the fleet channel: one subscription a truck, and REST past the limit.
     gw = await start_gateway(max_subscriptions=2)
-    page, console = await open_page(gw.url + "/?poll=0.3")
+    page, console = await open_page(gw.url + "/?poll=0.3", route_ws=old_gateway)
     await wait_live(page, expect)
     await expect(row(page, "TX-0001").locator(".via")).to_have_text("REST")  # the third in id order
     await expect(row(page, "CO0681").locator(".via")).to_have_text("")
@@ -195,8 +197,9 @@ async def test_trucks_past_the_subscription_limit_are_polled(start_gateway, open
 
 
 async def test_gap_resubscribes_and_reconnect_resumes(start_gateway, open_page, expect):
-    """Drop one diff between gateway and page: the page sees the seq jump and resubscribes
-    with ``resume``; then cut the socket: the page reconnects and resumes where it was."""
+    """Drop one diff between gateway and page: the page (on ``fleet``) sees the seq jump and
+    resubscribes that truck by name with ``resume``; then cut the socket: the page reconnects
+    and resumes the fleet from its last position."""
     gw = await start_gateway()
     sent: list[dict] = []
     routes: list = []
@@ -242,7 +245,8 @@ async def test_gap_resubscribes_and_reconnect_resumes(start_gateway, open_page, 
     await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
     await expect(cell(page, "FL-0208", "rpm")).to_have_text("1,666")
     subscribe = next(m for m in sent if m.get("op") == "subscribe")
-    assert set(subscribe["resume"]) == {"truck:FL-0208", "truck:CO0681", "truck:TX-0001"}
+    assert subscribe["channels"] == ["fleet", "alerts"] and set(subscribe["resume"]) >= {"fleet"}
+    assert not [m for m in sent if m.get("op") == "subscribe" and m is not subscribe]  # nothing by name
     update(gw, "CO0681", rpm=1503)
     await expect(cell(page, "CO0681", "rpm")).to_have_text("1,503")
     console.assert_clean()

@@ -96,7 +96,10 @@ async def test_client_runs_in_a_worker_without_a_dom(start_gateway, open_page):
     assert r["globals"] == {"document": "undefined", "window": "undefined"}
     assert r["socketUrls"] == ["ws://127.0.0.1:9/v1/ws"] * 2
 
-    # Welcome → one subscribe for both trucks in id order, nothing to resume yet.
+    # Welcome → `fleet` and `alerts` first; refused (a gateway without them), then one
+    # subscribe for both trucks in id order, nothing to resume yet. Every socket asks again.
+    assert [m["channels"] for m in r["fleet"]] == [["fleet", "alerts"]] * 2
+    assert all("resume" not in m for m in r["fleet"])
     first = r["sent1"][0]
     assert first["op"] == "subscribe" and first["channels"] == ["truck:CO0681", "truck:TX-0001"]
     assert "resume" not in first
