@@ -1,4 +1,4 @@
-/* The `fleet` and `alerts` channels on one socket (SPEC §10): the primary way the page
+/* The `fleet` and `alerts` channels on one socket (docs/PROTOCOL.md §17-18): the primary way the page
  * follows the fleet. No DOM.
  *
  * - On every welcome, one subscribe for both, resuming `fleet` from the last `position`

@@ -1,4 +1,4 @@
-/* The gateway's REST API (SPEC §5) over fetch: JSON in, HttpError out. No DOM. */
+/* The gateway's REST API (README: endpoints) over fetch: JSON in, HttpError out. No DOM. */
 
 /** A refused or failed request: `status` is the HTTP status (0: the gateway is not reachable). */
 export class HttpError extends Error {

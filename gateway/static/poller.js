@@ -1,4 +1,4 @@
-/* The REST transport (SPEC §5): GET /v1/trucks/{id}/sensors with If-None-Match, for every
+/* The REST transport (README: endpoints): GET /v1/trucks/{id}/sensors with If-None-Match, for every
  * truck while the socket cannot open (or with transport "rest": the fallback), and for
  * the trucks past the socket's subscription limit otherwise (the overflow).
  *

@@ -1,10 +1,10 @@
-/* Protocol v1 rules (SPEC §4) as plain functions: channel names, diff order, resume points,
+/* Protocol v1 rules (docs/PROTOCOL.md) as plain functions: channel names, diff order, resume points,
  * and client messages packed within the server's frame limit. No I/O, no DOM, no timers.
  */
 
 const TRUCK_PREFIX = "truck:";
 
-/** Every truck the token grants, present and future, as one subscription (SPEC §10). */
+/** Every truck the token grants, present and future, as one subscription (docs/PROTOCOL.md §17-18). */
 export const FLEET = "fleet";
 /** Fleet-wide `event` frames: DTCs raised and cleared, refuels, low fuel, stale trucks. */
 export const ALERTS = "alerts";

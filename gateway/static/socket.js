@@ -1,4 +1,4 @@
-/* The life of the client's WebSocket on /v1/ws (SPEC §4): open, welcome, frames routed to
+/* The life of the client's WebSocket on /v1/ws (docs/PROTOCOL.md): open, welcome, frames routed to
  * the subscriptions, app-level ping, and reconnect with backoff.
  *
  * - One socket at a time. A reconnect resubscribes with `resume` (`fleet` at its last
