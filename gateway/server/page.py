@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from gateway.core.etag import none_match
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 INDEX = "index.html"
 
@@ -91,7 +93,7 @@ def _respond(request: web.Request, name: str) -> web.Response:
     headers = {"Cache-Control": "no-cache", "ETag": cached.etag, "X-Content-Type-Options": "nosniff"}
     if name.endswith(".html"):
         headers.update(PAGE_HEADERS)
-    if cached.etag in request.headers.get("If-None-Match", ""):
+    if none_match(request.headers.get("If-None-Match"), cached.etag):
         return web.Response(status=304, headers=headers)
     headers["Content-Type"] = CONTENT_TYPES[Path(name).suffix.lower()]
     return web.Response(body=cached.body, headers=headers)

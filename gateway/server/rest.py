@@ -22,6 +22,7 @@ from aiohttp import web
 
 from gateway.broker import BrokerUnavailable
 from gateway.core.channels import TRUCK_ID_PATTERN, is_valid_truck_id
+from gateway.core.etag import none_match
 from gateway.core.params import (
     CursorCodec,
     ParamError,
@@ -136,7 +137,7 @@ async def sensors(request: web.Request) -> web.Response:
         cached = encode_row(row)
     body, etag = cached
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _matches(request.headers.get("If-None-Match"), etag):
+    if none_match(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type="application/json", headers=headers)
 
@@ -153,14 +154,6 @@ async def _cluster_row(request: web.Request, truck_id: str) -> tuple[bytes, str]
     except BrokerUnavailable:
         return None
     return encode_row(state.row)
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: ``*`` or a list of entity tags (weak ones compare by value)."""
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 async def history(request: web.Request) -> web.Response:

@@ -25,6 +25,13 @@ async def test_page_and_its_files_are_served_with_types_and_no_cache(start_gatew
         async with gw.session.get(gw.url + path, headers={"If-None-Match": etag}) as again:
             assert again.status == 304
             assert await again.read() == b""
+        # One tag rule for the page and REST: a list and weak tags match, a longer tag does not.
+        async with gw.session.get(gw.url + path, headers={"If-None-Match": f'"x", W/{etag}'}) as listed:
+            assert listed.status == 304
+        async with gw.session.get(gw.url + path, headers={"If-None-Match": etag[:-1] + 'x"'}) as other:
+            assert other.status == 200
+        async with gw.session.get(gw.url + path, headers={"If-None-Match": etag + "-gzip"}) as sub:
+            assert sub.status == 200  # another tag that merely contains this one (a substring test matched it)
     async with gw.session.get(gw.url + "/") as response:
         html = await response.text()
         csp = response.headers["Content-Security-Policy"]
