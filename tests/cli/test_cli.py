@@ -181,3 +181,10 @@ def test_every_command_has_a_help_page():
     for command in ("serve", "initdb", "simulate", "demo", "token"):
         result = run(command, "--help")
         assert result.returncode == 0 and "usage: gateway" in result.stdout, (command, result.stderr)
+
+
+def test_cluster_options_are_checked_in_one_line():
+    assert_one_line_error(run("serve", "--broker", "postgres://db/0"), 2, "--broker", "redis://")
+    assert_one_line_error(run("serve", "--workers", "0"), 2, "--workers", "out of range")
+    assert_one_line_error(run("serve", "--lease-ttl", "0.1"), 2, "--lease-ttl", "out of range")
+    assert_one_line_error(run("serve", "--low-fuel-pct", "101"), 2, "--low-fuel-pct", "out of range")
