@@ -230,6 +230,7 @@ class Settings:
     broker_prefix: str = setting("gateway", str, "key prefix of the cluster in the broker")
     lease_ttl: float = setting("5", number(float, 0.5, 3600), "seconds a reader lease lives unrenewed (failover)")
     workers: int = setting("1", number(int, 1, 256), "serving processes on the same host and port")
+<<<<<<< HEAD
     fleet_refresh: float = setting("5", number(float, 0.1, 3600), "seconds between two listings of the trucks "
                                    "while the fleet or alerts channel is subscribed (new trucks appear)")
     fleet_linger: float = setting("30", number(float, 0, 86400), "seconds the fleet stays watched (and logged) "
@@ -239,6 +240,16 @@ class Settings:
     alerts_poll: float = setting("2", number(float, 0.1, 3600), "alerts: seconds between reads of the DTC "
                                  "and refuel tables")
     alerts_log_size: int = setting("10000", number(int, 1, 10_000_000), "alerts: events kept for resume and REST")
+=======
+    changes: str = setting("poll", choice("poll", "binlog"),
+                           "change source of truck_sensors_cache: poll (read each watched row every --poll-interval)"
+                           " or binlog (follow the MySQL/MariaDB binary log; polls while the binlog is unusable)")
+    binlog_server_id: int = setting("0", number(int, 0, 4294967295),
+                                    "replica id of this process's binlog reader, unique among the server's replicas"
+                                    " (0: random in 2147483648..4294967295; with --workers, worker i uses id + i)")
+    binlog_retry: float = setting("30", number(float, 0.1, 3600), "most seconds between two checks of an unusable"
+                                  " binlog (the first retry comes after 1 s, then the wait doubles)")
+>>>>>>> binint
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Settings:
@@ -275,6 +286,8 @@ def check_serve_settings(settings: Settings) -> str | None:
                 read_secret_file(path)
             except ValueError as exc:
                 return f"{name}: {exc}"
+    if settings.changes == "binlog" and settings.db.scheme != "mysql":
+        return "--changes binlog needs a mysql:// database (the embedded store has no binary log)"
     if settings.pool_min > settings.pool_max:
         return f"--pool-min ({settings.pool_min}) is larger than --pool-max ({settings.pool_max})"
     if settings.db.scheme == "mysql" and settings.pool_live_reserve >= settings.pool_max:

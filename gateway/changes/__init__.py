@@ -8,8 +8,8 @@ before starting it: where the log is now, and whether it is usable at all.
 
 from gateway.changes.binlog import BinlogReader
 from gateway.changes.params import ConnParams
-from gateway.changes.position import Position, current_position
-from gateway.changes.problems import check_binlog
+from gateway.changes.position import Position, current_position, log_order
+from gateway.changes.problems import check_binlog, is_connection_problem
 from gateway.changes.rowsink import ReaderCounters
 from gateway.changes.txn import DEFAULT_TABLES, Batch, Change, TableSpec
 
@@ -24,4 +24,6 @@ __all__ = [
     "TableSpec",
     "check_binlog",
     "current_position",
+    "is_connection_problem",
+    "log_order",
 ]

@@ -69,6 +69,18 @@ class Position:
         return f"{self.file}:{self.pos}" + (f" gtid={self.gtid}" if self.gtid is not None else "")
 
 
+def log_order(position: Position) -> tuple[int, int]:
+    """A sort key of one server's positions: the log file's sequence number, then the offset.
+
+    Binlog files are ``<basename>.<number>`` and the number only grows (it is compared as a
+    number: ``.999999`` is followed by ``.1000000``). A position taken from the server
+    (``current_position``) and a batch's position compare equal at the same commit, so
+    "the batch is after the position" is ``log_order(batch) > log_order(position)``.
+    """
+    _, _, suffix = position.file.rpartition(".")
+    return (int(suffix) if suffix.isdigit() else 0, position.pos)
+
+
 def advance_gtid(state: str, gtid: str) -> str:
     """The GTID position ``state`` after the transaction ``gtid`` (``domain-server-seq``).
 

@@ -88,15 +88,25 @@ def read_binlog_problem(conn: pymysql.connections.Connection) -> str | None:
     return None
 
 
+CANNOT_CONNECT = "cannot connect to"
+CANNOT_CHECK = "cannot check the binlog settings"
+
+
+def is_connection_problem(problem: str) -> bool:
+    """Whether ``check_binlog``'s line says the server could not be asked (down, unreachable),
+    rather than that its settings or the account's privileges are wrong."""
+    return problem.startswith((CANNOT_CONNECT, CANNOT_CHECK))
+
+
 def _check(params: ConnParams) -> str | None:
     try:
         conn = params.connect()
     except pymysql.err.MySQLError as exc:
-        return f"cannot connect to {params.host}:{params.port}: {exc.args[-1]}"
+        return f"{CANNOT_CONNECT} {params.host}:{params.port}: {exc.args[-1]}"
     try:
         return read_binlog_problem(conn)
     except pymysql.err.MySQLError as exc:
-        return f"cannot check the binlog settings: {exc.args[-1]}"
+        return f"{CANNOT_CHECK}: {exc.args[-1]}"
     finally:
         conn.close()
 

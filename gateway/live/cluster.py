@@ -27,6 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from gateway.broker import DIFF, Broker, BrokerUnavailable
 from gateway.config import Settings
@@ -36,6 +37,9 @@ from gateway.live import poller as kinds
 from gateway.live.alerts import AlertFeed
 from gateway.live.reader import Reader
 from gateway.live.relay import RelayChannel
+
+if TYPE_CHECKING:
+    from gateway.live.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,10 @@ class Cluster:
         settings: Settings,
         read: Callable[[str], Awaitable[Row | None]],
         exists: Callable[[str], Awaitable[bool]],
+        change_feed: ChangeFeed | None = None,
     ) -> None:
         self.broker = broker
+        self._change_feed = change_feed  # this process's binlog feed: its readers follow it
         self._settings = settings
         self._read = read
         self._exists = exists
@@ -275,7 +281,8 @@ class Cluster:
         if truck in self.readers:
             self.readers[truck].token = token
             return
-        self.readers[truck] = Reader(truck, token, self.broker, self._read, self._settings, self._reader_ended)
+        self.readers[truck] = Reader(truck, token, self.broker, self._read, self._settings, self._reader_ended,
+                                     feed=self._change_feed)
 
     def _reader_ended(self, reader: Reader, reason: str) -> None:
         if self.readers.get(reader.truck_id) is not reader:

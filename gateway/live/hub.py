@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.broker import Broker
 from gateway.config import Settings
@@ -30,6 +31,9 @@ from gateway.live.poller import DIFF, SNAPSHOT, STARTED, FirstRead, Poller, now_
 from gateway.live.relay import RelayChannel
 from gateway.live.subscriber import Subscriber
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.live.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,14 @@ class Hub:
         observe_poll: Callable[[float], None] = lambda s: None,
         observe_push: Callable[[float], None] = lambda s: None,
         broker: Broker | None = None,
+        change_feed: ChangeFeed | None = None,
     ) -> None:
         self._settings = settings
         self._batcher = RowBatcher(store, observe_poll)
+        self.change_feed = change_feed  # --changes binlog: pollers follow it (gateway.live.feed)
         # In cluster mode a watch follows the cluster's reader instead of polling here.
-        self.cluster = Cluster(broker, settings, self._batcher.read, store.truck_exists) if broker else None
+        self.cluster = (Cluster(broker, settings, self._batcher.read, store.truck_exists, change_feed=change_feed)
+                        if broker else None)
         self._observe_push = observe_push
         self.watches: dict[str, Watch] = {}
         self.connections: set[Subscriber] = set()
@@ -309,7 +316,8 @@ class Hub:
             if self._closing:
                 return None
             poller: Source = (self.cluster.relay(truck_id, self._publish) if self.cluster is not None
-                              else Poller(truck_id, self._batcher.read, self._settings, self._publish))
+                              else Poller(truck_id, self._batcher.read, self._settings, self._publish,
+                                          feed=self.change_feed))
             watch = Watch(poller)
             self.watches[truck_id] = watch
             poller.task.add_done_callback(lambda _t, p=poller: self._poller_ended(p))

@@ -7,6 +7,16 @@ in the same millisecond, and those sharing a slot share one batched query. A dat
 error never ends the task: subscribers get ``degraded``, the poller backs off
 exponentially with jitter (capped), and the first good read sends ``live`` and whatever
 changed meanwhile.
+
+With a change feed (``--changes binlog``, ``gateway.live.feed``) the poller reads only to
+join it: while the feed streams it takes the log position FIRST, then reads its row once
+(the batched read), and from then on applies the after-images the feed pushes whose
+position is after that one (older ones are already in the row read, and applying one
+would move the row back). Pushed rows go through the same ``ChannelStream.advance`` as
+read rows, so the frames are the same; staleness is checked once a second on the row held
+(no query). When the feed stops streaming the poller polls on its tick as above; when it
+streams again, or lost its position, the poller joins again: same epoch, no snapshot, and
+the one read sends only what really changed.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.core import protocol
@@ -31,6 +41,10 @@ from gateway.core.rows import Row
 from gateway.core.stream import ChannelStream, reading_age_seconds
 from gateway.core.wsframe import text_frame
 from gateway.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from gateway.changes import Change
+    from gateway.live.feed import ChangeFeed, Order
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +83,7 @@ class Poller:
         settings: Settings,
         publish: Publish,
         epoch: str | None = None,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.truck_id = truck_id
         self.channel = channel_of(truck_id)
@@ -78,8 +93,19 @@ class Poller:
         self._publish = publish
         self.stream: ChannelStream | None = None
         self.status = st.INITIAL
-        self.first_read: asyncio.Future[FirstRead] = asyncio.get_running_loop().create_future()
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"poller-{truck_id}")
+        self._feed = feed
+        self.joined: Order | None = None  # the log position joined at, while following the feed
+        self._joining: Order | None = None  # the position of a join whose read is in flight
+        self._held: tuple[Change, Order] | None = None  # the latest push during that read
+        self._wake = asyncio.Event()
+        self.pushes = 0  # pushed rows applied (the feed's work for this truck)
+        loop = asyncio.get_running_loop()
+        self.first_read: asyncio.Future[FirstRead] = loop.create_future()
+        if feed is not None:
+            feed.register(self)  # wanted before the first read, so no change of the row is skipped
+        self.task = loop.create_task(self._run(), name=f"poller-{truck_id}")
+        if feed is not None:
+            self.task.add_done_callback(lambda _t: feed.unregister(self))
 
     @property
     def state(self) -> str:
@@ -111,15 +137,17 @@ class Poller:
     async def _run(self) -> None:
         interval = self._settings.poll_interval
         failures = 0
-        loop = asyncio.get_running_loop()
-        first = True
+        feed = self._feed
         while True:
+            generation = feed.generation if feed is not None else 0
+            position = await self._join_position() if feed is not None and feed.streaming else None
+            self._joining, self._held = position, None
             try:
                 row = await self._read_row(self.truck_id)
             except StoreUnavailable as exc:
+                self._joining = None
                 failures += 1
-                if first:
-                    first = False
+                if not self.first_read.done():
                     self.status = st.DB_UNAVAILABLE  # no subscriber yet: the ack path sends it
                     self.first_read.set_result(FirstRead.UNAVAILABLE)
                 else:
@@ -129,21 +157,91 @@ class Poller:
                 await asyncio.sleep(random.uniform(delay / 2, delay))
                 continue
             failures = 0
-            if first or self.stream is None:
-                if not self._start_stream(row, first):
-                    return
-                first = False
-            elif row is not None:
-                frame = self.stream.advance(row, now_ms())
-                before, after = self._after_read()
-                self._enter(before)  # "live" again, then whatever changed meanwhile
-                if frame is not None:
-                    self._publish(self, frame, DIFF)
-                self._enter(after)
-            else:
-                self._enter(st.after_missing_row(self.status))
-            # A slow read skips the ticks it overran instead of bunching up behind them.
-            await asyncio.sleep(self._first_tick_after(loop.time()) - loop.time())
+            if not self._take(row):
+                return
+            if position is not None:
+                await self._follow(position, generation)
+                if feed is not None and feed.streaming:
+                    continue  # the feed re-started or lost its position: join again now
+            await self._until_next_tick(wake_on_feed=feed is not None and not feed.streaming)
+
+    def _take(self, row: Row | None) -> bool:
+        """Take a row read or pushed; False when the truck turned out not to exist."""
+        if self.stream is None:
+            return self._start_stream(row, not self.first_read.done())
+        if row is None:
+            self._enter(st.after_missing_row(self.status))
+            return True
+        frame = self.stream.advance(row, now_ms())
+        before, after = self._after_read()
+        self._enter(before)  # "live" again, then whatever changed meanwhile
+        if frame is not None:
+            self._publish(self, frame, DIFF)
+        self._enter(after)
+        return True
+
+    async def _until_next_tick(self, wake_on_feed: bool) -> None:
+        """Sleep to this truck's next tick (a slow read skips the ticks it overran instead of
+        bunching up behind them); with ``wake_on_feed``, wake as soon as the feed streams."""
+        loop = asyncio.get_running_loop()
+        delay = self._first_tick_after(loop.time()) - loop.time()
+        feed = self._feed
+        if not wake_on_feed or feed is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                while True:
+                    self._wake.clear()
+                    if feed.streaming:
+                        return
+                    await self._wake.wait()
+
+    # -- following the change feed ------------------------------------------------------
+    async def _join_position(self) -> Order | None:
+        """The log position to join at, or None when it cannot be read (this tick polls)."""
+        assert self._feed is not None
+        return await self._feed.join_position()
+
+    async def _follow(self, position: Order, generation: int) -> None:
+        """Apply pushed rows until the feed stops streaming or asks every poller to re-join."""
+        feed = self._feed
+        assert feed is not None
+        held, self._held, self._joining = self._held, None, None
+        self.joined = position
+        try:
+            if held is not None and held[1] > position:
+                self._apply(held[0])
+            while feed.streaming and feed.generation == generation:
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            self.joined = None
+
+    def push(self, change: Change, order: Order) -> None:
+        """A committed change of this truck's row at log position ``order`` (from the feed)."""
+        if self.joined is not None:
+            if order > self.joined:
+                self._apply(change)
+        elif self._joining is not None:
+            self._held = (change, order)  # applied after the join's read, if after its position
+
+    def _apply(self, change: Change) -> None:
+        if self.stream is None:
+            return
+        self.pushes += 1
+        self._take(None if change.kind == "delete" else change.row)
+
+    def wake(self) -> None:
+        """The feed's state changed (streaming, lost, position gone)."""
+        self._wake.set()
+
+    def check_staleness(self) -> None:
+        """While following the feed: the staleness rule on the row held (no query)."""
+        if self.joined is None or self.stream is None or self.status.state == st.DEGRADED:
+            return  # degraded here means the row is gone: only a pushed row brings it back
+        before, after = self._after_read()
+        self._enter(before + after)
 
     def _start_stream(self, row: dict | None, first: bool) -> bool:
         """Begin the epoch with the first row read; False when the truck does not exist."""

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -23,6 +24,9 @@ from gateway.config import Settings
 from gateway.core.rows import Row
 from gateway.core.wsframe import payload_of
 from gateway.live.poller import DIFF, GONE, STARTED, STATUS, FirstRead, Poller
+
+if TYPE_CHECKING:
+    from gateway.live.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ class Reader:
         read: Callable[[str], Awaitable[Row | None]],
         settings: Settings,
         ended: Callable[[Reader, str], None],
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.truck_id = truck_id
         self.token = token
@@ -45,7 +50,7 @@ class Reader:
         self._ended = ended
         self._queue: deque[tuple[str, bytes, int, int, bytes]] = deque()
         self._wake = asyncio.Event()
-        self.poller = Poller(truck_id, read, settings, self._on_frame)
+        self.poller = Poller(truck_id, read, settings, self._on_frame, feed=feed)
         self._drain = asyncio.get_running_loop().create_task(self._publish_all(), name=f"reader-{truck_id}")
         self.poller.first_read.add_done_callback(self._first_read)
 

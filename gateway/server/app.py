@@ -78,13 +78,22 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
             from gateway.broker import open_broker  # redis is imported only in cluster mode
 
             broker = open_broker(settings.broker, settings.broker_prefix, ring_size=settings.ring_size)
+        change_feed = None
+        if settings.changes == "binlog":
+            from gateway.live.feed import ChangeFeed  # mysql-replication is imported only in binlog mode
+
+            change_feed = ChangeFeed.from_settings(settings)
         hub = Hub(app[STORE], settings, observe_poll=metrics.poll_duration.observe,
-                  observe_push=metrics.push_latency.observe, broker=broker)
+                  observe_push=metrics.push_latency.observe, broker=broker, change_feed=change_feed)
         metrics.watch(hub, app[STORE])
         app[HUB] = hub
+        if change_feed is not None:
+            await change_feed.start()  # returns at once: pollers poll until it streams
         await hub.start()
         yield
-        await hub.close()
+        await hub.close()  # pollers first: they stop following the feed
+        if change_feed is not None:
+            await change_feed.close()
 
     async def close_sockets(app: web.Application) -> None:
         await close_all(app[HUB])

@@ -5,7 +5,9 @@ little. The probe runs at most once per ``PROBE_TTL_S`` however many ask: caller
 time share the last answer, and concurrent callers share one query. The body says which
 component is up or down (``components``: the database today, a broker once there is one)
 and gives pool counts; it names no user, host or database and no driver error text unless
-``--readyz-detail`` is on or the request carries a valid token.
+``--readyz-detail`` is on or the request carries a valid token. With ``--changes binlog``,
+``components.change_source`` says whether rows come from the binary log now (``binlog``) or
+from the pollers' own reads (``poll``: the binlog is unusable or its connection is down).
 
 A database without the gateway's tables is not ready: 503 ``schema_missing``, naming the fix.
 A pool that is merely busy (REST holds the shared connections) is not an outage: the probe
@@ -102,7 +104,10 @@ async def readyz(request: web.Request) -> web.Response:
     detail = _detail_allowed(request)
     body: dict[str, Any] = {"status": "ready" if probe.status == 200 else "unavailable",
                             "components": {"database": probe.state}}
-    cluster = request.app[HUB].cluster
+    hub = request.app[HUB]
+    if hub.change_feed is not None:  # --changes binlog: say whether it streams or the pollers read
+        body["components"]["change_source"] = hub.change_feed.source
+    cluster = hub.cluster
     if cluster is not None:  # named, but not deciding: without it each process serves its own clients
         body["components"]["broker"] = "up" if cluster.up else "unavailable"
         body["leases_held"] = len(cluster.readers)

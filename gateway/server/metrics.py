@@ -8,6 +8,7 @@ addition, not 5,000 metric calls.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -18,6 +19,9 @@ from gateway.live.cluster import Cluster
 from gateway.live.hub import Hub
 from gateway.server.keys import METRICS
 from gateway.store import Store
+
+if TYPE_CHECKING:
+    from gateway.live.feed import ChangeFeed
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -47,6 +51,7 @@ class _GatewayCollector(Collector):
             queries.add_metric([kind], count)
         yield queries
         yield from _feed_metrics(hub)
+        yield from _change_metrics(hub.change_feed)
         cluster = hub.cluster
         if cluster is not None:
             yield from _cluster_metrics(cluster)
@@ -69,6 +74,34 @@ def _feed_metrics(hub: Hub) -> Iterator:
     for kind, count in sorted(feeds.alerts.deriver.counts.items()):
         events.add_metric([kind], count)
     yield events
+
+
+def _change_metrics(feed: ChangeFeed | None) -> Iterator:
+    """Which change source runs (1 for the active one), and the binlog reader's work."""
+    active = feed.source if feed is not None else "poll"
+    source = GaugeMetricFamily("gateway_change_source", "1 for the change source in use (binlog or poll), else 0",
+                               labels=["source"])
+    for name in ("binlog", "poll"):
+        source.add_metric([name], 1 if name == active else 0)
+    yield source
+    if feed is None:
+        return
+    reader = feed.reader_counters()
+    counts = feed.counters
+    for name, help_text, value in (
+        ("gateway_binlog_events", "Binary log events received (heartbeats included)", reader.events),
+        ("gateway_binlog_transactions", "Committed transactions seen in the binary log", reader.transactions),
+        ("gateway_binlog_rows_decoded", "Rows of watched trucks decoded from the binary log", reader.rows_decoded),
+        ("gateway_binlog_rows_skipped", "Rows of unwatched trucks dropped before decoding", reader.rows_skipped),
+        ("gateway_binlog_reconnects", "Binary log stream connections after the first", reader.reconnects),
+        ("gateway_binlog_rows_pushed", "After-images handed to this process's pollers", counts.rows_pushed),
+        ("gateway_binlog_positions_lost", "Resume positions the server no longer had (watched rows re-read)",
+         counts.positions_lost),
+        ("gateway_binlog_position_reads", "Log positions read for pollers joining the feed", counts.position_reads),
+        ("gateway_binlog_checks_failed", "Checks that found the binary log unusable (polling instead)",
+         counts.checks_failed),
+    ):
+        yield CounterMetricFamily(name, help_text, value=value)
 
 
 def _cluster_metrics(cluster: Cluster) -> Iterator:
