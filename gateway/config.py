@@ -230,7 +230,6 @@ class Settings:
     broker_prefix: str = setting("gateway", str, "key prefix of the cluster in the broker")
     lease_ttl: float = setting("5", number(float, 0.5, 3600), "seconds a reader lease lives unrenewed (failover)")
     workers: int = setting("1", number(int, 1, 256), "serving processes on the same host and port")
-<<<<<<< HEAD
     fleet_refresh: float = setting("5", number(float, 0.1, 3600), "seconds between two listings of the trucks "
                                    "while the fleet or alerts channel is subscribed (new trucks appear)")
     fleet_linger: float = setting("30", number(float, 0, 86400), "seconds the fleet stays watched (and logged) "
@@ -240,7 +239,6 @@ class Settings:
     alerts_poll: float = setting("2", number(float, 0.1, 3600), "alerts: seconds between reads of the DTC "
                                  "and refuel tables")
     alerts_log_size: int = setting("10000", number(int, 1, 10_000_000), "alerts: events kept for resume and REST")
-=======
     changes: str = setting("poll", choice("poll", "binlog"),
                            "change source of truck_sensors_cache: poll (read each watched row every --poll-interval)"
                            " or binlog (follow the MySQL/MariaDB binary log; polls while the binlog is unusable)")
@@ -249,7 +247,6 @@ class Settings:
                                     " (0: random in 2147483648..4294967295; with --workers, worker i uses id + i)")
     binlog_retry: float = setting("30", number(float, 0.1, 3600), "most seconds between two checks of an unusable"
                                   " binlog (the first retry comes after 1 s, then the wait doubles)")
->>>>>>> binint
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Settings:
