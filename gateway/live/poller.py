@@ -10,13 +10,15 @@ changed meanwhile.
 
 With a change feed (``--changes binlog``, ``gateway.live.feed``) the poller reads only to
 join it: while the feed streams it takes the log position FIRST, then reads its row once
-(the batched read), and from then on applies the after-images the feed pushes whose
-position is after that one (older ones are already in the row read, and applying one
-would move the row back). Pushed rows go through the same ``ChannelStream.advance`` as
-read rows, so the frames are the same; staleness is checked once a second on the row held
-(no query). When the feed stops streaming the poller polls on its tick as above; when it
-streams again, or lost its position, the poller joins again: same epoch, no snapshot, and
-the one read sends only what really changed.
+(the batched read), then takes the position again, and from then on applies the
+after-images the feed pushes whose position is after the first one. Pushes at or before
+it are already in the row read; of those between the two positions, the read holds the
+ones up to the last whose image equals the row read (``_settle``), and only the later ones
+are applied, so a join never moves the row back. Pushed rows go through the same
+``ChannelStream.advance`` as read rows, so the frames are the same; staleness is checked
+once a second on the row held (no query). When the feed stops streaming the poller polls
+on its tick as above; when it streams again, or lost its position, the poller joins again:
+same epoch, no snapshot, and the one read sends only what really changed.
 """
 
 from __future__ import annotations
