@@ -40,9 +40,19 @@ def test_gateway_health_is_readiness_and_mariadb_keeps_its_data():
 
 def test_mariadb_writes_the_row_based_binary_log_the_binlog_source_needs():
     command = compose()["services"]["mariadb"]["command"]
-    assert {"--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL"} <= set(command)
+    assert {"--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+            "--binlog-row-metadata=FULL"} <= set(command)
     grants = (ROOT / "docker" / "mariadb-grants.sql").read_text()
     assert "REPLICATION SLAVE" in grants and "BINLOG MONITOR" in grants
+    # Every server setting the change reader checks for (gateway.changes.problems) is set.
+    from gateway.changes.problems import REQUIRED
+
+    given = {arg.split("=")[0].lstrip("-").replace("-", "_"): arg.split("=")[-1] for arg in command}
+    for name, value, _ in REQUIRED:
+        if name == "log_bin":  # --log-bin=<basename> turns it ON
+            assert "log_bin" in given
+        else:
+            assert given.get(name, "").upper() == value, name
 
 
 def test_image_installs_a_wheel_without_the_load_tester():

@@ -107,6 +107,9 @@ class BinlogReader:
             truck must be made wanted before its snapshot is read. None wants every key.
         tables: the followed tables; deletes of ``dtc_events``/``refuel_events`` are not
             delivered by default.
+        on_position: called in the loop with ``position`` each time it moves (after the
+            batch's ``on_batch``, and for commits with nothing to deliver), so a consumer can
+            tell when the reader has passed a point of the log.
         heartbeat: seconds between the server's heartbeats on an idle log; a link silent
             for three heartbeats counts as lost.
         backoff: first and longest wait between reconnection attempts, in seconds.
@@ -125,6 +128,7 @@ class BinlogReader:
         *,
         wanted: Callable[[Any], bool] | None = None,
         tables: Sequence[TableSpec] = DEFAULT_TABLES,
+        on_position: Callable[[Position], None] | None = None,
         heartbeat: float = 5.0,
         backoff: tuple[float, float] = (0.1, 5.0),
         use_gtid: bool | None = None,
@@ -138,6 +142,7 @@ class BinlogReader:
         self._server_id = server_id
         self._on_batch = on_batch
         self._on_state = on_state
+        self._on_position = on_position
         self._specs = {spec.name: spec for spec in tables}
         self._kinds = {spec.name: spec.kinds for spec in tables}
         self._heartbeat = heartbeat
@@ -214,8 +219,12 @@ class BinlogReader:
         if isinstance(item, Batch):
             self._position = item.position
             self._call(self._on_batch, item)
+            if self._on_position is not None:
+                self._call(self._on_position, item.position)
         elif isinstance(item, Mark):
             self._position = item.position
+            if self._on_position is not None:
+                self._call(self._on_position, item.position)
         elif isinstance(item, _State):
             if item.position is not None:
                 self._position = item.position

@@ -14,8 +14,10 @@ Rules:
   pollers (streaming again, the stream lost or stopped, the resume position gone) bumps
   ``generation`` and wakes every poller: a joined poller then re-joins or falls back to
   polling, a polling one joins.
-- A join asks ``join_position`` for the log's position before its row is read; the joins
-  of one moment share one position query (as ``gateway.live.batch`` shares row reads).
+- A join asks ``join_position`` for the log's position before its row is read, and again
+  after it; the joins of one moment share one position query (as ``gateway.live.batch``
+  shares row reads). ``wait_delivered`` tells a joining poller when every change up to the
+  second position has been handed out, so it can settle which of them its read held.
 - Unusable binlog (``check_binlog``): one log line, pollers keep polling, the check is
   retried after 1 s, then after twice as long each time, up to ``--binlog-retry``; once it
   is usable the reader starts at the current position and the pollers join (same epochs).
@@ -29,6 +31,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -42,6 +45,7 @@ from gateway.changes import (
     BinlogReader,
     Change,
     ConnParams,
+    Position,
     ReaderCounters,
     check_binlog,
     current_position,
@@ -124,6 +128,7 @@ class ChangeFeed:
         self._retry_max = retry_max
         self._heartbeat = heartbeat
         self._recheck = recheck
+        self._recheck_changed = asyncio.Event()
         self._reader_backoff = reader_backoff
         self.streaming = False
         self.generation = 0
@@ -134,6 +139,8 @@ class ChangeFeed:
         self._pollers: dict[str, list[FedPoller]] = {}
         self._reader: BinlogReader | None = None
         self._next_join: asyncio.Future[Order | None] | None = None
+        self.delivered: Order = (0, 0)  # the reader's position as handed to the loop
+        self._waiters: list[tuple[Order, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -151,6 +158,16 @@ class ChangeFeed:
     def source(self) -> str:
         """``binlog`` while the log is followed, else ``poll`` (the pollers read rows themselves)."""
         return "binlog" if self.streaming else "poll"
+
+    @property
+    def recheck(self) -> float:
+        """Seconds between two checks of the binlog's settings while it streams."""
+        return self._recheck
+
+    @recheck.setter
+    def recheck(self, seconds: float) -> None:
+        self._recheck = seconds
+        self._recheck_changed.set()  # a check waiting on the old interval runs now
 
     @property
     def reader(self) -> BinlogReader | None:
@@ -210,7 +227,34 @@ class ChangeFeed:
         if not future.done():
             future.set_result(position)
 
+    async def wait_delivered(self, order: Order, timeout: float) -> bool:
+        """Wait until every change up to ``order`` has been pushed; False when the time ran
+        out or the feed's state changed first (the caller settles with what it has)."""
+        if self.delivered >= order:
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        entry = (order, waiter)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+
+    def _on_position(self, position: Position) -> None:
+        self.delivered = log_order(position)
+        if self._waiters:
+            for order, waiter in list(self._waiters):
+                if order <= self.delivered and not waiter.done():
+                    waiter.set_result(True)
+
     def _bump(self) -> None:
+        for _, waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(False)
         self.generation += 1
         for pollers in list(self._pollers.values()):
             for poller in list(pollers):
@@ -239,6 +283,8 @@ class ChangeFeed:
             self._bump()
         elif state == "position_lost":
             self.counters.positions_lost += 1
+            if self._reader is not None:  # it continues from the server's position now
+                self.delivered = log_order(self._reader.position)
             log.warning("binlog position lost (%s): every watched truck is read again", detail)
             self._bump()
         elif state in ("disconnected", "stopped") and self.streaming:
@@ -276,7 +322,9 @@ class ChangeFeed:
                     delay = min(delay * 2, self._retry_max)
                     continue
                 delay = RETRY_FIRST_S
-            await asyncio.sleep(self._recheck)
+            self._recheck_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck_changed.wait(), self._recheck)
             problem = await check_binlog(self._params)
             # A server that does not answer is the reader's business (it reconnects by itself);
             # a setting or privilege that changed under it is not.
@@ -298,9 +346,10 @@ class ChangeFeed:
             start = await current_position(self._params)
         except Exception as exc:
             return f"cannot read the binlog position: {exc}"
+        self.delivered = log_order(start)
         reader = BinlogReader(self._params, self._database, self.server_id, start, self._on_batch, self._on_state,
-                              wanted=self._wanted.__contains__, tables=(TRUCK_TABLE,), heartbeat=self._heartbeat,
-                              backoff=self._reader_backoff)
+                              wanted=self._wanted.__contains__, tables=(TRUCK_TABLE,), on_position=self._on_position,
+                              heartbeat=self._heartbeat, backoff=self._reader_backoff)
         self._reader = reader
         self.counters.reader_starts += 1
         reader.start()

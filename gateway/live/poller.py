@@ -10,13 +10,15 @@ changed meanwhile.
 
 With a change feed (``--changes binlog``, ``gateway.live.feed``) the poller reads only to
 join it: while the feed streams it takes the log position FIRST, then reads its row once
-(the batched read), and from then on applies the after-images the feed pushes whose
-position is after that one (older ones are already in the row read, and applying one
-would move the row back). Pushed rows go through the same ``ChannelStream.advance`` as
-read rows, so the frames are the same; staleness is checked once a second on the row held
-(no query). When the feed stops streaming the poller polls on its tick as above; when it
-streams again, or lost its position, the poller joins again: same epoch, no snapshot, and
-the one read sends only what really changed.
+(the batched read), then takes the position again, and from then on applies the
+after-images the feed pushes whose position is after the first one. Pushes at or before
+it are already in the row read; of those between the two positions, the read holds the
+ones up to the last whose image equals the row read (``_settle``), and only the later ones
+are applied, so a join never moves the row back. Pushed rows go through the same
+``ChannelStream.advance`` as read rows, so the frames are the same; staleness is checked
+once a second on the row held (no query). When the feed stops streaming the poller polls
+on its tick as above; when it streams again, or lost its position, the poller joins again:
+same epoch, no snapshot, and the one read sends only what really changed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MIN_SLOT_S = 0.05  # tick granularity: pollers of one 50 ms slot share a query
 MAX_SLOTS = 20
+SETTLE_S = 2.0  # longest wait for the feed to hand out what a join's read may hold
 
 
 # What a poller hands its ``publish`` callback, with the frame: the hub fans frames out
@@ -95,8 +98,8 @@ class Poller:
         self.status = st.INITIAL
         self._feed = feed
         self.joined: Order | None = None  # the log position joined at, while following the feed
-        self._joining: Order | None = None  # the position of a join whose read is in flight
-        self._held: tuple[Change, Order] | None = None  # the latest push during that read
+        self._joining: Order | None = None  # the position of a join not yet settled
+        self._held: list[tuple[Change, Order]] = []  # pushes after that position, until settled
         self._wake = asyncio.Event()
         self.pushes = 0  # pushed rows applied (the feed's work for this truck)
         loop = asyncio.get_running_loop()
@@ -141,7 +144,7 @@ class Poller:
         while True:
             generation = feed.generation if feed is not None else 0
             position = await self._join_position() if feed is not None and feed.streaming else None
-            self._joining, self._held = position, None
+            self._joining, self._held = position, []
             try:
                 row = await self._read_row(self.truck_id)
             except StoreUnavailable as exc:
@@ -160,7 +163,8 @@ class Poller:
             if not self._take(row):
                 return
             if position is not None:
-                await self._follow(position, generation)
+                await self._settle(position, row)
+                await self._follow(generation)
                 if feed is not None and feed.streaming:
                     continue  # the feed re-started or lost its position: join again now
             await self._until_next_tick(wake_on_feed=feed is not None and not feed.streaming)
@@ -203,15 +207,36 @@ class Poller:
         assert self._feed is not None
         return await self._feed.join_position()
 
-    async def _follow(self, position: Order, generation: int) -> None:
+    async def _settle(self, position: Order, read: Row | None) -> None:
+        """Decide which pushes after the join position the row read already held; apply the rest.
+
+        The read ran between two positions of the log, ``position`` and ``after`` (taken once
+        it returned). Pushes after ``after`` are newer than the read. Those in between are
+        each either in the read or not, in commit order: the read holds them up to the last
+        one whose after-image equals the row read, so only the ones after it are applied.
+        Applying one the read already held would move the row back, then forward again.
+        """
+        feed = self._feed
+        assert feed is not None
+        after = await feed.join_position()
+        if after is not None:
+            await feed.wait_delivered(after, SETTLE_S)  # every push up to ``after`` is in
+        held, self._held, self._joining = self._held, [], None
+        self.joined = position  # from here a push after the join position is applied at once
+        window = [c for c, o in held if after is None or o <= after]
+        images = [None if c.kind == "delete" else c.row for c in window]
+        cut = next((i + 1 for i in range(len(images) - 1, -1, -1) if images[i] == read), 0)
+        for change in window[cut:]:
+            self._apply(change)
+        for change, order in held:
+            if after is not None and order > after:
+                self._apply(change)
+
+    async def _follow(self, generation: int) -> None:
         """Apply pushed rows until the feed stops streaming or asks every poller to re-join."""
         feed = self._feed
         assert feed is not None
-        held, self._held, self._joining = self._held, None, None
-        self.joined = position
         try:
-            if held is not None and held[1] > position:
-                self._apply(held[0])
             while feed.streaming and feed.generation == generation:
                 self._wake.clear()
                 await self._wake.wait()
@@ -223,8 +248,8 @@ class Poller:
         if self.joined is not None:
             if order > self.joined:
                 self._apply(change)
-        elif self._joining is not None:
-            self._held = (change, order)  # applied after the join's read, if after its position
+        elif self._joining is not None and order > self._joining:
+            self._held.append((change, order))  # settled once the join's read is back
 
     def _apply(self, change: Change) -> None:
         if self.stream is None:

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
+import aiohttp
 import pymysql
 import pytest
 
 from gateway.changes import BinlogReader, ConnParams, Position
+from gateway.config import Settings
+from gateway.server.app import make_app
+from gateway.server.keys import HUB
 from gateway.store import Store, open_store
 from gateway.store.url import parse_db_url
 from tests.changes.collect import Collector
+from tests.changes.gateway import BinlogGateway
 from tests.support.private_mariadb import PrivateMariaDB, ServerStartError
 
 _server_ids = itertools.count(1001)
@@ -110,3 +116,31 @@ async def start_reader(params: ConnParams, db: str) -> AsyncIterator[Callable[..
     finally:
         for reader in made:
             await reader.stop()
+
+
+@pytest.fixture
+async def start_gateway(binlog_server: PrivateMariaDB, db: str, store: Store, aiohttp_server
+                        ) -> AsyncIterator[Callable[..., Awaitable[BinlogGateway]]]:
+    """``await start_gateway(binlog_port=None, **settings)``: a ``--changes binlog`` gateway on
+    the test's database, polling every 30 s unless told otherwise, so only the binlog can
+    explain a change arriving. ``binlog_port`` points ``--db`` (the binlog connection) at a
+    proxy; the store always talks to the server directly (``store_`` gives another one)."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(*, binlog_port: int | None = None, store_: Store | None = None, **overrides: Any
+                    ) -> BinlogGateway:
+        port = binlog_port or binlog_server.port
+        base: dict[str, Any] = {"db": parse_db_url(f"mysql://root:@{binlog_server.host}:{port}/{db}"),
+                                "changes": "binlog", "poll_interval": 30.0, "linger": 5.0, "heartbeat": 30.0,
+                                "binlog_server_id": next(_server_ids)}
+        used = store_ or store
+        app = make_app(Settings(**{**base, **overrides}), used)
+        server = await aiohttp_server(app)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        sessions.append(session)
+        return BinlogGateway(url=str(server.make_url("")).rstrip("/"), app=app, hub=app[HUB], store=used,
+                             session=session)
+
+    yield start  # torn down before the store and the database (fixture order)
+    for session in sessions:
+        await session.close()
