@@ -31,12 +31,22 @@ def _run(coro: Any) -> Any:
 def _output(report: dict[str, Any], json_path: str | None, png_path: str | None, quiet: bool) -> None:
     from loadtest import plot, table
 
-    runs = list(report["runs"].values()) if report.get("mode") == "compare" else [report]
+    if report.get("mode") == "failover":
+        if not quiet:
+            print("failover: " + ", ".join(f"{k}={v}" for k, v in report["failover"].items()))
+        if json_path:
+            with open(json_path, "wb") as out:
+                out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        return
+    runs = list(report["runs"].values()) if "runs" in report else [report]
     if not quiet:
         print(table.render(runs))
-        for key in ("ratio", "push_vs_rest"):
+        for key in ("ratio", "push_vs_rest", "cluster_ratio", "fleet_costs"):
             if key in report:
                 print(f"{key}: " + ", ".join(f"{k}={v}" for k, v in report[key].items()))
+        if "fleet_vs_today" in report:
+            for key, value in report["fleet_vs_today"].items():
+                print(f"fleet_vs_today.{key}: {value}")
     if json_path:
         with open(json_path, "wb") as out:
             out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
@@ -49,7 +59,7 @@ def _plot(paths: Sequence[str], png_path: str) -> int:
     for path in paths:
         with open(path, "rb") as f:
             report = orjson.loads(f.read())
-        reports.extend(report["runs"].values() if report.get("mode") == "compare" else [report])
+        reports.extend(report["runs"].values() if "runs" in report else [report])
     _output({"mode": "compare", "runs": dict(enumerate(reports))}, None, png_path, quiet=False)
     return 0
 
@@ -77,6 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadtest.modes import run_reference
 
             report = _run(run_reference(args))
+        elif args.mode == "cluster":
+            from loadtest.cluster import run_cluster
+
+            report = _run(run_cluster(args))
+        elif args.mode == "failover":
+            from loadtest.failover import run_failover
+
+            report = _run(run_failover(args))
+        elif args.mode == "fleet":
+            from loadtest.fleetbench import run_fleet
+
+            report = _run(run_fleet(args))
         else:
             from loadtest.compare import run_compare
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m loadtest ws | rest | reference | compare | reference-server | plot``."""
+"""The command line: ``python -m loadtest ws | rest | reference | compare | cluster | failover | fleet | …``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from gateway.config import number
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DB_SERVER = "mysql://root@127.0.0.1:3306"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 
 def _load_options(p: argparse.ArgumentParser, *, noun: str = "clients", per: str = "client") -> None:
@@ -56,6 +57,62 @@ def _target_options(p: argparse.ArgumentParser, *, poll_help: str) -> None:
     p.add_argument("--poll-interval", type=number(float, 0.05, 60), default=1.0, help=poll_help)
 
 
+def _scratch_options(p: argparse.ArgumentParser) -> None:
+    """Modes that start their own gateways on a scratch database."""
+    p.add_argument("--db-server", default=DEFAULT_DB_SERVER,
+                   help=f"MariaDB server for a scratch database lt_<random>, dropped after [{DEFAULT_DB_SERVER}]")
+    p.add_argument("--poll-interval", type=number(float, 0.05, 60), default=1.0,
+                   help="the gateways' --poll-interval [1]")
+    p.add_argument("--server-cpus", default=None, help="pin every gateway process to these CPUs [0 on 2+ cores]")
+    p.add_argument("--gateway-arg", action="append", default=[], metavar="ARG",
+                   help="extra `gateway serve` argument, repeatable")
+
+
+def _broker_options(p: argparse.ArgumentParser, ttl: float) -> None:
+    p.add_argument("--broker", default=DEFAULT_BROKER,
+                   help=f"Redis of the cluster (loopback only); a unique --broker-prefix per run, its keys "
+                        f"deleted after [{DEFAULT_BROKER}]")
+    p.add_argument("--lease-ttl", type=number(float, 0.5, 3600), default=ttl,
+                   help=f"the gateways' --lease-ttl [{ttl:g}]")
+    p.add_argument("--servers", type=number(int, 1, 16), default=2, help="gateway processes in the cluster [2]")
+
+
+def _cluster_parser(modes: argparse._SubParsersAction) -> None:
+    cluster = modes.add_parser("cluster", help="one gateway process, then a cluster of --servers on Redis, same load")
+    _load_options(cluster)
+    _scratch_options(cluster)
+    _broker_options(cluster, 5.0)
+    cluster.add_argument("--no-single", action="store_true", help="skip the single-process run")
+
+
+def _failover_parser(modes: argparse._SubParsersAction) -> None:
+    failover = modes.add_parser("failover", help="SIGKILL the reader of a watched truck --kills times; time takeovers")
+    _scratch_options(failover)
+    _broker_options(failover, 1.0)
+    failover.add_argument("--trucks", type=number(int, 1, 1000), default=5, help="trucks in the scratch database [5]")
+    failover.add_argument("--truck-ids", default="", help=argparse.SUPPRESS)
+    failover.add_argument("--kills", type=number(int, 1, 1000), default=20, help="rounds of kill and takeover [20]")
+    failover.add_argument("--seed", type=int, default=1, help="seed of the random pause before each kill [1]")
+    failover.add_argument("--round-timeout", type=number(float, 1, 600), default=30.0,
+                          help="seconds one round may wait for steadiness or a takeover [30]")
+    failover.add_argument("--timeout", type=number(float, 1, 86_400), default=900.0,
+                          help="hard cap on the whole run in seconds [900]")
+    failover.add_argument("--json", dest="json_path", default=None, help="write the report as JSON here")
+    failover.add_argument("--png", dest="png_path", default=None, help=argparse.SUPPRESS)
+    failover.add_argument("--quiet", action="store_true", help="do not print the summary")
+
+
+def _fleet_parser(modes: argparse._SubParsersAction) -> None:
+    fleet = modes.add_parser("fleet", help="dashboards on the fleet channel, then the old page (pushed + polled)")
+    _load_options(fleet, noun="dashboards", per="dashboard")
+    _scratch_options(fleet)
+    fleet.add_argument("--pushed", type=number(int, 1, 200), default=200,
+                       help="old page: trucks subscribed by name, the rest polled over REST [200]")
+    fleet.add_argument("--rest-interval", type=number(float, 0.05, 3600), default=2.0,
+                       help="old page: seconds between two REST refreshes of the polled trucks [2]")
+    fleet.add_argument("--no-today", action="store_true", help="only the fleet run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = OneLineParser(prog="python -m loadtest",
@@ -89,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--no-reference", action="store_true", help="skip the reference run")
     cmp.add_argument("--rest", action="store_true", help="also run the same clients as polling dashboards")
     cmp.add_argument("--no-drive", action="store_true", help="drive nothing: idle sockets (memory per connection)")
+
+    _cluster_parser(modes)
+    _failover_parser(modes)
+    _fleet_parser(modes)
 
     server = modes.add_parser("reference-server", help="only run the reference server (prints its URL)")
     server.add_argument("--host", default="127.0.0.1")

@@ -30,6 +30,13 @@ class LoadOptions:
     rate: float = 1.0  # driven updates per truck per second
     interval: float = 1.0  # rest: seconds between two refreshes of a dashboard
     timeout: float | None = None  # hard cap on the whole run; None: computed from the phases
+    targets: list[str] = field(default_factory=list)  # servers to spread clients over (i -> i % n); []: url
+    watch: list[str] | None = None  # trucks dealt to clients (None: all of ``trucks``, which are driven)
+    fleet: bool = False  # subscribe to the ``fleet`` channel (every truck) instead of trucks by name
+
+    def server_urls(self) -> list[str]:
+        """The base URLs clients connect to: ``targets``, else the one ``url``."""
+        return list(self.targets) or [self.url]
 
     def worker_count(self) -> int:
         """Worker processes: as asked, else one per core left after the server, but 12k sockets at most each."""

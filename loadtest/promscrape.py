@@ -13,6 +13,13 @@ _SCRAPE_TIMEOUT_S = 5.0
 WATCHED = (
     "gateway_messages_sent_total",
     "gateway_broadcasts_total",
+    "gateway_fleet_writes_total",
+    "gateway_leases_held",
+    "gateway_relay_published_total",
+    "gateway_relay_received_total",
+    "gateway_relay_gap_fills_total",
+    "gateway_relay_resyncs_total",
+    "gateway_broker_round_trips_total",
     "gateway_db_queries_total",
     "gateway_slow_consumers_total",
     "gateway_ws_connections",

@@ -32,6 +32,8 @@ def _config(opts: LoadOptions) -> dict[str, Any]:
     config = dataclasses.asdict(opts)
     trucks = config.pop("trucks")
     config["trucks"] = len(trucks)
+    if config.get("watch") is not None:
+        config["watch"] = len(config["watch"])
     config["workers"] = opts.worker_count()
     return config
 
@@ -92,6 +94,7 @@ def _ws_part(done: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
             "dropped": _sum_counters([r["dropped"] for r in done]),
             "not_ready": sum(r["not_ready"] for r in done),
             "latency": latency.summary(latency.merge(r["connect"]["latency_hdr"] for r in done)),
+            "ready_latency": latency.summary(latency.merge(r["connect"]["ready_hdr"] for r in done)),
         },
         "delivery": {
             "diffs": sum(r["diffs"] for r in done), "window_diffs": window_diffs,

@@ -80,9 +80,9 @@ class RestWorker:
     def _second(self, now: float) -> int:
         return min(max(int(now - self.t0), 0), len(self.timeline) - 1)
 
-    async def _get(self, session: aiohttp.ClientSession, truck: str, watch: _Watch) -> None:
+    async def _get(self, session: aiohttp.ClientSession, base: str, truck: str, watch: _Watch) -> None:
         headers = {"If-None-Match": watch.etag} if watch.etag else None
-        url = f"{self.plan.url}/v1/trucks/{truck}/sensors"
+        url = f"{base}/v1/trucks/{truck}/sensors"
         started = time.time()
         try:
             async with asyncio.timeout(self.plan.connect_timeout), session.get(url, headers=headers) as resp:
@@ -115,13 +115,15 @@ class RestWorker:
     async def dashboard(self, spec: ClientSpec) -> None:
         """Refresh every ``interval`` seconds until stopped."""
         session = self.sessions[spec.index % len(self.sessions)]
+        urls = self.plan.extra.get("urls") or (self.plan.url,)
+        base = urls[spec.index % len(urls)]
         watches = {truck: _Watch() for truck in spec.trucks}
         self.watches[spec.index] = watches
         interval = self.plan.interval
         next_at = time.time()
         first = True
         while not self.stopping:
-            await asyncio.gather(*(self._get(session, t, w) for t, w in watches.items()))
+            await asyncio.gather(*(self._get(session, base, t, w) for t, w in watches.items()))
             if first:
                 first = False
                 self.unsettled -= 1

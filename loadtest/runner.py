@@ -17,6 +17,7 @@ import contextlib
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -27,6 +28,7 @@ from loadtest.dbstats import DbCounters, StatusSample, rates
 from loadtest.options import CLOSE_ALLOWANCE_S, SPAWN_ALLOWANCE_S, LoadOptions
 from loadtest.plan import assign_trucks, split
 from loadtest.pool import WorkerPool
+from loadtest.probes import Probe
 from loadtest.procstats import ProcSampler, cpu_timeline, find_pid_by_port, host_busy_seconds, window_usage
 from loadtest.promscrape import deltas, scrape
 from loadtest.report import build_report
@@ -52,12 +54,15 @@ class LoadRun:
     """Everything measured in one run, assembled into a report at the end."""
 
     def __init__(self, kind: str, opts: LoadOptions, *, driver: Driver | None = None,
-                 server_pid: int | None = None, db: DbUrl | None = None, label: str = "") -> None:
+                 server_pid: int | None = None, db: DbUrl | None = None, label: str = "",
+                 probes: Sequence[Probe] = ()) -> None:
         self.kind = kind
         self.opts = opts
         self.driver = driver
         self.label = label or kind
         self.sampler = ProcSampler(server_pid) if server_pid else None
+        # A cluster run: each server process and the broker, read at the same edges.
+        self.probes = list(probes)
         self.counters = DbCounters(db) if db else None
         # MariaDB's own CPU, when it runs on this machine: the cost of polling shows there too.
         db_pid = find_pid_by_port(db.port) if db and system.is_loopback_host(db.host) else None
@@ -73,14 +78,19 @@ class LoadRun:
 
     def _plans(self, hard_deadline: float) -> list:
         opts = self.opts
-        host = system.check_loopback_url(opts.url)
+        targets = opts.server_urls()
+        host = system.check_loopback_url(targets[0])
+        for target in targets[1:]:
+            system.check_loopback_url(target)
         addresses = system.source_addresses(opts.clients, opts.source_ips, host)
-        assignments = assign_trucks(opts.clients, opts.trucks, opts.trucks_per_client)
-        url = ws_url(opts.url) if self.kind == "ws" else opts.url.rstrip("/")
-        return split(self.kind, url, assignments, opts.worker_count(), ramp=opts.ramp,
+        watched = opts.watch if opts.watch is not None else opts.trucks
+        per_client = len(watched) if opts.fleet else opts.trucks_per_client
+        assignments = assign_trucks(opts.clients, watched, per_client)
+        urls = tuple(ws_url(t) if self.kind == "ws" else t.rstrip("/") for t in targets)
+        return split(self.kind, urls[0], assignments, opts.worker_count(), ramp=opts.ramp,
                      source_addresses=tuple(addresses), connect_timeout=opts.connect_timeout,
                      hard_deadline=hard_deadline, cpus=opts.client_cpus, interval=opts.interval,
-                     extra={"track_writes": self.driver is not None})
+                     extra={"track_writes": self.driver is not None, "urls": urls, "fleet": opts.fleet})
 
     async def _edge(self, name: str, session: aiohttp.ClientSession) -> None:
         """Readings at a window edge: server process, database counters, server metrics."""
@@ -93,7 +103,17 @@ class LoadRun:
         self.own_cpu[name] = usage.ru_utime + usage.ru_stime
         if self.counters:
             self.db_samples.append(await self.counters.sample(time.time()))
-        self.metrics.append(await scrape(session, self.opts.url))
+        for probe in self.probes:
+            await probe.edge(name)
+        self.metrics.append(await self._scrape_all(session))
+
+    async def _scrape_all(self, session: aiohttp.ClientSession) -> dict[str, float]:
+        """Every server's /metrics, summed per name: a cluster's figures as one gateway's."""
+        total: dict[str, float] = {}
+        for url in self.opts.server_urls():
+            for name, value in (await scrape(session, url)).items():
+                total[name] = total.get(name, 0.0) + value
+        return total
 
     async def run(self) -> dict[str, Any]:
         """Run every phase and return the report (also on a partial run)."""
@@ -109,6 +129,9 @@ class LoadRun:
         if self.sampler:
             self.sampler.mark("baseline")
             self.sampler.start()
+        for probe in self.probes:
+            await probe.open()
+            await probe.edge("before")
         try:
             async with aiohttp.ClientSession() as session:
                 pool.start()
@@ -117,6 +140,8 @@ class LoadRun:
                     raise RuntimeError("a worker process did not start in time")
                 if self.counters:
                     self.db_background.append(await self.counters.sample(time.time()))
+                for probe in self.probes:
+                    await probe.edge("ready")
                 if self.driver:
                     await self.driver.prepare(opts.trucks)
                 results = await self._phases(pool, session, hard_deadline)
@@ -131,6 +156,9 @@ class LoadRun:
                 await self.sampler.stop()
             if self.counters:
                 await self.counters.close()
+            for probe in self.probes:
+                with contextlib.suppress(Exception):
+                    await probe.close()
             if self.driver:
                 await self.driver.close()
         return self._report(results)
@@ -197,6 +225,8 @@ class LoadRun:
             kind=self.kind, label=self.label, opts=opts, results=results, phases=self.phases,
             drive=self.drive, sampler=self.sampler, server_extra=server, database=database, metrics=metrics,
         )
+        if self.probes:
+            report["probes"] = {probe.name: probe.summary() for probe in self.probes}
         if {"window_start", "window_end"} <= self.host.keys():
             report["machine"].update(self._machine_load(report))
         return report
@@ -214,4 +244,5 @@ class LoadRun:
         ours += report.get("server", {}).get("cpu_pct", 0.0)
         ours += report.get("database", {}).get("mariadb_cpu_pct", 0.0)
         ours += sum(c or 0.0 for c in report["workers"]["cpu_pct"])
+        ours += sum(p.get("cpu_pct", 0.0) for p in report.get("probes", {}).values())
         return {"busy_pct_all_cores": round(busy, 1), "other_pct": round(max(0.0, busy - ours), 1)}

@@ -20,6 +20,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("connect", "failed", "connect.failed"),
     ("connect", "dropped by server", "connect.dropped_total"),
     ("connect", "connect+welcome p99 (ms)", "connect.latency.p99_ms"),
+    ("connect", "connect→all snapshots p50 (ms)", "connect.ready_latency.p50_ms"),
+    ("connect", "connect→all snapshots max (ms)", "connect.ready_latency.max_ms"),
     ("delivery", "diffs delivered / s", "delivery.diffs_per_s"),
     ("delivery", "diffs delivered (total)", "delivery.diffs"),
     ("requests", "requests / s", "requests.requests_per_s"),
@@ -46,6 +48,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("integrity", "deliveries missing", "integrity.missing_deliveries"),
     ("integrity", "trucks converged", "integrity.converged_summary"),
     ("server", "CPU % of one core", "server.cpu_pct"),
+    ("server", "CPU % of each process", "server.cpu_each"),
+    ("server", "frames sent / s (/metrics)", "rates.frames_sent"),
     ("server", "user CPU µs / frame", "server.user_us_per_frame"),
     ("server", "RSS at window (MiB)", "server.rss_window_start_mib"),
     ("server", "RSS peak (MiB)", "server.rss_peak_mib"),
@@ -54,6 +58,14 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("database", "statements / s (Questions)", "database.questions_per_s"),
     ("database", "SELECT / s before the run", "database.background_select_per_s"),
     ("database", "MariaDB CPU % of one core", "database.mariadb_cpu_pct"),
+    ("database", "gateway queries / s (/metrics)", "database.gateway_reported_queries_per_s"),
+    ("broker", "Redis commands / s", "probes.redis.commands_per_s"),
+    ("broker", "Redis commands / s before the run", "probes.redis.background_commands_per_s"),
+    ("broker", "Redis CPU % of one core", "probes.redis.cpu_pct"),
+    ("broker", "frames relayed in / s", "rates.relay_received"),
+    ("broker", "frames published / s", "rates.relay_published"),
+    ("broker", "gap fills / resyncs", "rates.relay_repairs"),
+    ("fleet", "socket writes of fleet batches / s", "rates.fleet_writes"),
     ("clients", "busiest client process CPU %", "workers.cpu_max"),
     ("machine", "busy % of all cores", "machine.busy_pct_all_cores"),
     ("machine", "other processes CPU %", "machine.other_pct"),
@@ -82,10 +94,34 @@ def _derived(report: dict[str, Any]) -> dict[str, Any]:
     integ = report.get("integrity")
     if integ and "trucks_converged" in integ:
         out["integrity"] = {**integ, "converged_summary": f"{integ['trucks_converged']} of {integ['trucks_watched']}"}
+    server = report.get("server")
+    if server and "cpu_pct_each" in server:
+        out["server"] = {**server, "cpu_each": " + ".join(f"{c:.1f}" for c in server["cpu_pct_each"])}
+    out["rates"] = _rates(report)
     cpus = [c for c in report.get("workers", {}).get("cpu_pct", []) if c is not None]
     if cpus:
         out["workers"] = {**report["workers"], "cpu_max": max(cpus)}
     return out
+
+
+def _rates(report: dict[str, Any]) -> dict[str, Any]:
+    """Per-second figures from the gateway's /metrics deltas over the window."""
+    metrics, window = report.get("server_metrics", {}), report.get("window_s")
+    if not metrics or not window:
+        return {}
+
+    def per_s(name: str) -> float | None:
+        return round(metrics[name] / window, 1) if name in metrics else None
+
+    out = {"relay_received": per_s("gateway_relay_received_total"),
+           "relay_published": per_s("gateway_relay_published_total"),
+           "frames_sent": per_s("gateway_messages_sent_total")}
+    if metrics.get("gateway_fleet_writes_total"):
+        out["fleet_writes"] = per_s("gateway_fleet_writes_total")
+    if "gateway_relay_gap_fills_total" in metrics:
+        out["relay_repairs"] = (f"{metrics['gateway_relay_gap_fills_total']:.0f} / "
+                                f"{metrics.get('gateway_relay_resyncs_total', 0):.0f}")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _fmt(value: Any) -> str:

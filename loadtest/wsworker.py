@@ -60,6 +60,9 @@ class WsWorker:
         seconds = int(plan.hard_deadline - t0) + 2
         self.counts = WorkerCounts(t0, seconds, track_writes=bool(plan.extra.get("track_writes")))
         self.connect_latency = LatencyRecorder()
+        self.ready_latency = LatencyRecorder()  # connect start -> every snapshot in (a fleet's whole first load)
+        self.urls: tuple[str, ...] = tuple(plan.extra.get("urls") or (plan.url,))
+        self.fleet = bool(plan.extra.get("fleet"))
         self.connect_failures: Counter[str] = Counter()
         self.connect_timeline = [0] * seconds
         self.drop_timeline = [0] * seconds
@@ -103,7 +106,7 @@ class WsWorker:
         try:
             async with asyncio.timeout(plan.connect_timeout):
                 ws = await session.ws_connect(
-                    plan.url, autoping=True, heartbeat=None, compress=0, max_msg_size=0,
+                    self.urls[spec.index % len(self.urls)], autoping=True, heartbeat=None, compress=0, max_msg_size=0,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_WS_CLOSE_TIMEOUT_S))
                 first = await ws.receive()
         except Exception as exc:  # every failure is counted by kind, none ends the run
@@ -125,7 +128,9 @@ class WsWorker:
         settled = False
         try:
             if spec.trucks:
-                message = {"op": "subscribe", "id": 1, "channels": [f"truck:{t}" for t in spec.trucks]}
+                # A fleet client asks for every truck in one channel and expects each one's snapshot.
+                channels = ["fleet"] if self.fleet else [f"truck:{t}" for t in spec.trucks]
+                message = {"op": "subscribe", "id": 1, "channels": channels}
                 await ws.send_str(orjson.dumps(message).decode())
             else:
                 settled = True
@@ -136,6 +141,7 @@ class WsWorker:
                     tracker.on_frame(loads(msg.data), clock())
                     if not settled and tracker.ready:
                         settled = True
+                        self.ready_latency.record(int((clock() - started) * 1e6))
                         self._settle_one()
                 else:
                     self.counts.frames["binary"] += 1
@@ -204,7 +210,8 @@ class WsWorker:
         return {
             "kind": "ws", "worker": self.plan.worker, "pid": os.getpid(), "clients": len(self.plan.clients),
             "connect": {"ok": self.connected, "failed": sum(self.connect_failures.values()),
-                        "reasons": dict(self.connect_failures), "latency_hdr": self.connect_latency.encode()},
+                        "reasons": dict(self.connect_failures), "latency_hdr": self.connect_latency.encode(),
+                        "ready_hdr": self.ready_latency.encode()},
             "connect_timeline": self.connect_timeline, "drop_timeline": self.drop_timeline,
             "dropped": dict(self.dropped), "not_ready": not_ready,
             "frames": dict(counts.frames), "subscribe_errors": dict(counts.subscribe_errors),
