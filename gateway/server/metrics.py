@@ -41,8 +41,6 @@ class _GatewayCollector(Collector):
                                   value=hub.counters.frames_sent)
         yield CounterMetricFamily("gateway_broadcasts", "Frames published by pollers (each encoded once)",
                                   value=hub.counters.broadcasts)
-        yield CounterMetricFamily("gateway_fleet_writes", "Socket writes of fleet batches (one a subscriber a tick)",
-                                  value=hub.counters.fleet_writes)
         slow = CounterMetricFamily("gateway_slow_consumers", "Slow-consumer events (resync or 4008 close)",
                                    labels=["action"])
         for action, count in hub.counters.slow_consumers.items():
