@@ -214,7 +214,9 @@ async def test_staleness_is_checked_on_the_row_held_without_a_read(settings):
     poller.check_staleness()  # an unchanged state is not announced again
     assert frames.kinds() == [STARTED, STATUS] and frames.got[-1][1]["state"] == "stale"
     before = len(frames.got)
-    poller.push(update(fresh(rpm=5)), (9, 9))
+    # A reading taken now (NOW is the module's import time, which a long run leaves minutes behind).
+    just_now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat() + "Z"
+    poller.push(update(fresh(rpm=5, timestamp=just_now)), (9, 9))
     after = frames.got[before:]
     assert [k for k, _ in after].count("diff") == 1
     assert any(k == STATUS and f["state"] == "live" for k, f in after)  # live again, judged on the pushed row
