@@ -13,6 +13,8 @@ Key layout (``{p}`` = prefix, default ``gateway``; ``{t}`` = truck id):
 ``{p}:lease:{t}``           STRING    ``<node_id>|<token>``, PX = lease TTL
 ``{p}:fence:{t}``           STRING    counter INCRed per acquisition (the token)
 ``{p}:interest:{t}``        ZSET      member node_id, score = expiry ms (server clock)
+``{p}:watched``             ZSET      member truck id, score = latest interest expiry of
+                                      any node (the binlog reader's list of trucks)
 ``{p}:state:{t}``           HASH      ``epoch``, ``seq``, ``ts``, ``row`` (JSON),
                                       ``status`` (last status frame of the epoch)
 ``{p}:hist:{t}``            STREAM    diffs of the current epoch, id ``0-<seq>``, field

@@ -7,7 +7,7 @@ by one shared test suite:
   in time raises ``BrokerUnavailable`` and nothing else, so callers handle exactly one
   error for "the broker is down".
 - Batch calls (``acquire``, ``renew``, ``release``, ``refresh_interest``,
-  ``drop_interest``, ``interested``) cost one round trip whatever the number of trucks;
+  ``drop_interest``, ``interested``, ``watched``) cost one round trip whatever the number of trucks;
   ``round_trips`` counts them, which is how tests and metrics see the cost.
 - ``publish_*`` first check the fencing token against the live lease: a stale holder gets
   ``False`` and nothing is stored or published.
@@ -140,6 +140,10 @@ class Broker(Protocol):
 
     async def interested(self, trucks: Sequence[str]) -> set[str]:
         """The trucks among ``trucks`` some node (any) still has live interest in."""
+
+    async def watched(self) -> list[str]:
+        """Every truck with live interest from some node (one round trip); a truck may stay
+        listed up to one interest TTL after its last node dropped it, never less."""
 
     async def publish_snapshot(self, truck: str, token: int, epoch: str, ts: int, row_json: bytes) -> bool:
         """Start a new epoch at seq 0 with this row; False when fenced off or epoch reused."""

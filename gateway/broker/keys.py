@@ -28,6 +28,10 @@ class KeyLayout:
         """ZSET node_id -> expiry (ms, server clock): which nodes have subscribers."""
         return f"{self.prefix}:interest:{truck}"
 
+    def watched(self) -> str:
+        """ZSET truck -> latest interest expiry (ms, server clock): every truck some node watches."""
+        return f"{self.prefix}:watched"
+
     def state(self, truck: str) -> str:
         """HASH epoch, seq, ts, row, status: the channel's current state."""
         return f"{self.prefix}:state:{truck}"

@@ -70,25 +70,39 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: interest per truck. ARGV: node_id, ttl_ms. Member score = expiry (server ms);
-# expired members are purged and the key expires with its latest member.
+# KEYS: interest per truck, then the watched index. ARGV: node_id, ttl_ms, truck...
+# Member score = expiry (server ms); expired members are purged and the key expires with
+# its latest member. The watched index keeps, per truck, the latest expiry of any node.
 REFRESH_INTEREST = _NOW + """
 local expiry = string.format('%.0f', now + tonumber(ARGV[2]))
-for i = 1, #KEYS do
+local n = #KEYS - 1
+local watched = KEYS[#KEYS]
+for i = 1, n do
   redis.call('ZADD', KEYS[i], expiry, ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[i], string.format('%.0f', tonumber(top[2])))
+  redis.call('ZADD', watched, 'GT', expiry, ARGV[2 + i])
 end
-return #KEYS
+if n > 0 then
+  redis.call('ZREMRANGEBYSCORE', watched, '-inf', now)
+  local top = redis.call('ZRANGE', watched, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', watched, string.format('%.0f', tonumber(top[2])))
+end
+return n
 """
 
-# KEYS: interest per truck. ARGV: node_id. (ZREM of the last member deletes the key.)
+# KEYS: interest per truck, then the watched index. ARGV: node_id, truck...
+# (ZREM of the last member deletes the key; a truck nobody watches leaves the index.)
 DROP_INTEREST = """
-for i = 1, #KEYS do
+local watched = KEYS[#KEYS]
+for i = 1, #KEYS - 1 do
   redis.call('ZREM', KEYS[i], ARGV[1])
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('ZREM', watched, ARGV[1 + i])
+  end
 end
-return #KEYS
+return #KEYS - 1
 """
 
 # KEYS: interest per truck. Returns the 1-based positions with a live member.
@@ -101,6 +115,13 @@ for i = 1, #KEYS do
   end
 end
 return out
+"""
+
+# KEYS: the watched index. Returns every truck some node's interest may still cover
+# (expired entries are purged first).
+WATCHED = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 # KEYS: lease, state, hist. ARGV: lease value, pubsub channel, epoch, ts, row, frame, keep_ms.
@@ -150,6 +171,7 @@ SCRIPTS = {
     "refresh_interest": REFRESH_INTEREST,
     "drop_interest": DROP_INTEREST,
     "interested": INTERESTED,
+    "watched": WATCHED,
     "publish_snapshot": PUBLISH_SNAPSHOT,
     "publish_diff": PUBLISH_DIFF,
     "publish_status": PUBLISH_STATUS,

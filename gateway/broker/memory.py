@@ -146,6 +146,13 @@ class MemoryBroker:
             members[self.node_id] = now + ttl_ms
             space.set(key, members)
             space.expire_at(key, max(members.values()))
+        if trucks:
+            index_key = self.keys.watched()
+            index = {t: e for t, e in (space.get(index_key) or {}).items() if e > now}
+            for truck in trucks:
+                index[truck] = max(index.get(truck, 0), now + ttl_ms)
+            space.set(index_key, index)
+            space.expire_at(index_key, max(index.values()))
 
     async def drop_interest(self, trucks: Sequence[str]) -> None:
         """Withdraw this node's interest in ``trucks``."""
@@ -157,6 +164,25 @@ class MemoryBroker:
                 members.pop(self.node_id, None)
                 if not members:
                     space.delete(key)
+            if space.get(key) is None:
+                index = space.get(self.keys.watched())
+                if index is not None:
+                    index.pop(truck, None)
+                    if not index:
+                        space.delete(self.keys.watched())
+
+    async def watched(self) -> list[str]:
+        """Every truck some node has (or had until less than one TTL ago) interest in."""
+        space = self._call()
+        now = space.now_ms()
+        index = space.get(self.keys.watched())
+        if index is None:
+            return []
+        for truck in [t for t, e in index.items() if e <= now]:
+            del index[truck]
+        if not index:
+            space.delete(self.keys.watched())
+        return sorted(index, key=index.__getitem__)
 
     async def interested(self, trucks: Sequence[str]) -> set[str]:
         """The trucks among ``trucks`` with live interest from any node."""

@@ -199,12 +199,14 @@ class RedisBroker:
     async def refresh_interest(self, trucks: Sequence[str], ttl_ms: int) -> None:
         """Record this node's interest in ``trucks`` until now + ``ttl_ms`` (server clock)."""
         if trucks:
-            await self._eval("refresh_interest", [self.keys.interest(t) for t in trucks], [self.node_id, int(ttl_ms)])
+            keys = [*(self.keys.interest(t) for t in trucks), self.keys.watched()]
+            await self._eval("refresh_interest", keys, [self.node_id, int(ttl_ms), *trucks])
 
     async def drop_interest(self, trucks: Sequence[str]) -> None:
         """Withdraw this node's interest in ``trucks``."""
         if trucks:
-            await self._eval("drop_interest", [self.keys.interest(t) for t in trucks], [self.node_id])
+            keys = [*(self.keys.interest(t) for t in trucks), self.keys.watched()]
+            await self._eval("drop_interest", keys, [self.node_id, *trucks])
 
     async def interested(self, trucks: Sequence[str]) -> set[str]:
         """The trucks among ``trucks`` with live interest from any node."""
@@ -213,6 +215,11 @@ class RedisBroker:
             return set()
         out = await self._eval("interested", [self.keys.interest(t) for t in trucks], [])
         return {trucks[int(i) - 1] for i in out}
+
+    async def watched(self) -> list[str]:
+        """Every truck some node has (or had until less than one TTL ago) interest in."""
+        out = await self._eval("watched", [self.keys.watched()], [])
+        return [t.decode() if isinstance(t, bytes) else t for t in out]
 
     # --- publish ---------------------------------------------------------------------
 

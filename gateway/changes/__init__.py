@@ -1,4 +1,4 @@
-"""Change capture from the MySQL/MariaDB binary log (SPEC §9).
+"""Change capture from the MySQL/MariaDB binary log (README, "Change capture").
 
 ``BinlogReader`` follows ROW events of the fleet's tables in one database, in a thread,
 and hands the committed after-images to the asyncio loop one transaction at a time.

@@ -1,6 +1,6 @@
 """Is the binary log usable for change capture? One line saying why not, or None.
 
-The reader needs (SPEC §9): the log on, ROW format, FULL row images, and an account with
+The reader needs: the log on, ROW format, FULL row images, and an account with
 REPLICATION SLAVE (to stream) plus BINLOG MONITOR / REPLICATION CLIENT (to read the
 position). It also needs ``binlog_row_metadata=FULL`` (MariaDB 10.5+, MySQL 8.0.14+):
 only then does each table-map event carry the column names, signedness and charsets as
@@ -114,6 +114,6 @@ def _check(params: ConnParams) -> str | None:
 async def check_binlog(params: ConnParams) -> str | None:
     """One line saying why the binlog is unusable with this account, or None if it is usable.
 
-    The gateway logs the line once and polls instead (SPEC §9); nothing is raised.
+    The gateway logs the line once and polls instead; nothing is raised.
     """
     return await asyncio.to_thread(_check, params)

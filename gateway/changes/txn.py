@@ -1,6 +1,6 @@
 """What a committed transaction changed, one entry per row, as the commit left it.
 
-Subscribers see a row as committed (SPEC §9): a transaction that updates a truck's row
+Subscribers see a row as committed: a transaction that updates a truck's row
 five times yields one change carrying the final image. ``TransactionBuffer`` folds the
 row events of one transaction by (table, key):
 

@@ -17,6 +17,13 @@ Rules (one process = one node):
   its holder derives the events (``gateway.live.alerts``) and publishes each one; the others
   follow (adopt what is published). A node whose last alerts subscriber left gives it back.
   With the broker down every node derives for its own clients.
+- Binlog (``--changes binlog``): the nodes compete for one more lease, ``BINLOG_KEY``, and
+  only its holder follows the binary log and reads trucks: it takes the lease of every
+  truck some node watches (the broker's ``watched`` index, one round trip a tick), so the
+  cluster makes one binlog connection. The other nodes read nothing and relay. When the
+  holder dies, its leases expire together and the next node to tick takes them all and
+  starts its own feed (a takeover like a reader's: new epochs, snapshots). With the broker
+  down no node holds it: every node's relays poll the database for their own clients.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALERTS_KEY = "_alerts"  # the alerts channel in the broker (not a valid truck id: never a truck's)
+BINLOG_KEY = "_binlog"  # the lease of the cluster's one binlog reader (not a truck id either)
+RESERVED_KEYS = frozenset((ALERTS_KEY, BINLOG_KEY))
 
 
 class Cluster:
@@ -78,6 +87,8 @@ class Cluster:
         self._alerts_wake = asyncio.Event()
         self._alerts_epoch = ""
         self._alerts_since_ms = 0  # when this node began following the alerts channel
+        self.binlog_token: int | None = None  # held: this node follows the binlog for the cluster
+        self._feed_running = False
         broker.set_handler(self)
 
     # -- the broker's relay calls these -----------------------------------------------
@@ -121,6 +132,16 @@ class Cluster:
                 await self.broker.unsubscribe(truck_id)
                 await self.broker.drop_interest([truck_id])
 
+    @property
+    def binlog_enabled(self) -> bool:
+        """True with ``--changes binlog``: the binlog lease decides who reads."""
+        return self._change_feed is not None
+
+    @property
+    def binlog_leader(self) -> bool:
+        """True while this node follows the binary log for the whole cluster."""
+        return self.binlog_token is not None
+
     def kick(self) -> None:
         """Run a tick now (a new watch should find or become its reader without waiting)."""
         self._kick.set()
@@ -146,8 +167,12 @@ class Cluster:
                 await self.broker.release({t: r.token for t, r in readers.items()})
             if self.alerts_token is not None:
                 await self.broker.release({ALERTS_KEY: self.alerts_token})
+            if self.binlog_token is not None:
+                await self.broker.release({BINLOG_KEY: self.binlog_token})
             if self.relays:
                 await self.broker.drop_interest(list(self.relays))
+        self.binlog_token = None
+        await self._stop_feed()
         await self.broker.close()
 
     async def _ticker(self) -> None:
@@ -163,15 +188,22 @@ class Cluster:
             wanted = list(self.relays)
             if wanted:
                 await broker.refresh_interest(wanted, ttl)
+            reads = await self._binlog_tick()
             if self.readers:
                 held = await broker.renew({t: r.token for t, r in self.readers.items()}, ttl)
                 for truck in [t for t in self.readers if t not in held]:
                     self._stop_reader(truck, "lease lost")
-            free = [t for t in wanted if t not in self.readers]
-            if free:
-                for truck, token in (await broker.acquire(free, ttl)).items():
-                    self._start_reader(truck, token)
-            await self._release_unwanted()
+            if not reads:
+                await self._hand_over()
+            else:
+                if self._change_feed is not None:  # the binlog's reader reads what any node watches
+                    wanted = list(dict.fromkeys([*wanted, *(t for t in await broker.watched()
+                                                            if t not in RESERVED_KEYS)]))
+                free = [t for t in wanted if t not in self.readers]
+                if free:
+                    for truck, token in (await broker.acquire(free, ttl)).items():
+                        self._start_reader(truck, token)
+                await self._release_unwanted()
             await self._alerts_tick()
             if not wanted and not self.readers:
                 await broker.ping()  # nothing to renew: still learn whether the broker answers
@@ -182,10 +214,51 @@ class Cluster:
             self._set_up(False)
             for truck in list(self.readers):
                 self._stop_reader(truck, "broker unavailable")
+            if self.binlog_token is not None:
+                log.info("not following the binary log for the cluster while the broker is down")
+                self.binlog_token = None
+                self._spawn(self._stop_feed())
             if self.alerts is not None and (self.alerts_token is not None or not self.alerts.deriving):
                 self.alerts_token, self.alerts_followed = None, False
                 self.alerts.derive(None)  # each node derives for its own clients meanwhile
         self.ticks += 1
+
+    async def _binlog_tick(self) -> bool:
+        """Hold, take or lose the binlog lease; True when this node may read trucks.
+
+        Without ``--changes binlog`` every node may. With it only the lease's holder does,
+        and it runs the process's change feed exactly while it holds the lease.
+        """
+        feed, broker, ttl = self._change_feed, self.broker, self._ttl_ms
+        if feed is None:
+            return True
+        if self.binlog_token is not None and BINLOG_KEY not in await broker.renew({BINLOG_KEY: self.binlog_token}, ttl):
+            log.info("the binlog lease was lost: another process follows the binary log for the cluster")
+            self.binlog_token = None
+            await self._stop_feed()
+        if self.binlog_token is None:
+            token = (await broker.acquire([BINLOG_KEY], ttl)).get(BINLOG_KEY)
+            if token is not None:
+                log.info("following the binary log for the cluster: this process reads every watched truck")
+                self.binlog_token = token
+                if not self._feed_running:
+                    self._feed_running = True
+                    await feed.start()
+        return self.binlog_token is not None
+
+    async def _stop_feed(self) -> None:
+        if self._feed_running and self._change_feed is not None:
+            self._feed_running = False
+            await self._change_feed.close()
+
+    async def _hand_over(self) -> None:
+        """A node that does not hold the binlog lease reads nothing: give its trucks back."""
+        if not self.readers:
+            return
+        readers = dict(self.readers)
+        await self.broker.release({t: r.token for t, r in readers.items()})
+        for truck in readers:
+            self._stop_reader(truck, "another process follows the binary log")
 
     async def _release_unwanted(self) -> None:
         orphans = [t for t in self.readers if t not in self.relays]

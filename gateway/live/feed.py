@@ -1,4 +1,4 @@
-"""The binary log as the live path's change source (``--changes binlog``, SPEC §9).
+"""The binary log as the live path's change source (``--changes binlog``).
 
 One ``ChangeFeed`` per process follows the binary log of the store's database with one
 ``BinlogReader`` (gateway.changes) and hands each committed after-image of

@@ -96,6 +96,18 @@ class Hub:
 
     # -- what /metrics and REST read ---------------------------------------------------
     @property
+    def change_source(self) -> str:
+        """Where this process's rows come from: ``binlog`` or ``poll`` (its own readers), or
+        ``cluster`` on a cluster node that reads nothing itself while another process
+        follows the binlog for the cluster (``--changes binlog`` with ``--broker``)."""
+        feed, cluster = self.change_feed, self.cluster
+        if feed is None:
+            return "poll"
+        if cluster is not None and cluster.up and not cluster.binlog_leader:
+            return "cluster"
+        return feed.source
+
+    @property
     def subscription_count(self) -> int:
         return sum(len(c.subscriptions) + len(c.feeds) for c in self.connections)
 

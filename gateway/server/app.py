@@ -87,7 +87,7 @@ def make_app(settings: Settings, store: Store | None = None) -> web.Application:
                   observe_push=metrics.push_latency.observe, broker=broker, change_feed=change_feed)
         metrics.watch(hub, app[STORE])
         app[HUB] = hub
-        if change_feed is not None:
+        if change_feed is not None and broker is None:  # in a cluster, only the binlog lease's holder runs it
             await change_feed.start()  # returns at once: pollers poll until it streams
         await hub.start()
         yield

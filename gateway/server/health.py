@@ -7,7 +7,9 @@ component is up or down (``components``: the database today, a broker once there
 and gives pool counts; it names no user, host or database and no driver error text unless
 ``--readyz-detail`` is on or the request carries a valid token. With ``--changes binlog``,
 ``components.change_source`` says whether rows come from the binary log now (``binlog``) or
-from the pollers' own reads (``poll``: the binlog is unusable or its connection is down).
+from the pollers' own reads (``poll``: the binlog is unusable or its connection is down);
+in a cluster, ``cluster`` on a process that reads nothing itself, and
+``components.binlog_reader`` says whether this process follows the binlog for the cluster.
 
 A database without the gateway's tables is not ready: 503 ``schema_missing``, naming the fix.
 A pool that is merely busy (REST holds the shared connections) is not an outage: the probe
@@ -105,9 +107,11 @@ async def readyz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": "ready" if probe.status == 200 else "unavailable",
                             "components": {"database": probe.state}}
     hub = request.app[HUB]
-    if hub.change_feed is not None:  # --changes binlog: say whether it streams or the pollers read
-        body["components"]["change_source"] = hub.change_feed.source
     cluster = hub.cluster
+    if hub.change_feed is not None:  # --changes binlog: say whether it streams or the pollers read
+        body["components"]["change_source"] = hub.change_source
+        if cluster is not None:
+            body["components"]["binlog_reader"] = "this process" if cluster.binlog_leader else "another process"
     if cluster is not None:  # named, but not deciding: without it each process serves its own clients
         body["components"]["broker"] = "up" if cluster.up else "unavailable"
         body["leases_held"] = len(cluster.readers)

@@ -21,7 +21,7 @@ from gateway.server.keys import METRICS
 from gateway.store import Store
 
 if TYPE_CHECKING:
-    from gateway.live.feed import ChangeFeed
+    pass
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -51,7 +51,7 @@ class _GatewayCollector(Collector):
             queries.add_metric([kind], count)
         yield queries
         yield from _feed_metrics(hub)
-        yield from _change_metrics(hub.change_feed)
+        yield from _change_metrics(hub)
         cluster = hub.cluster
         if cluster is not None:
             yield from _cluster_metrics(cluster)
@@ -76,12 +76,14 @@ def _feed_metrics(hub: Hub) -> Iterator:
     yield events
 
 
-def _change_metrics(feed: ChangeFeed | None) -> Iterator:
+def _change_metrics(hub: Hub) -> Iterator:
     """Which change source runs (1 for the active one), and the binlog reader's work."""
-    active = feed.source if feed is not None else "poll"
-    source = GaugeMetricFamily("gateway_change_source", "1 for the change source in use (binlog or poll), else 0",
-                               labels=["source"])
-    for name in ("binlog", "poll"):
+    feed, active = hub.change_feed, hub.change_source
+    clustered = feed is not None and hub.cluster is not None
+    source = GaugeMetricFamily("gateway_change_source",
+                               "1 for the change source in use (binlog, poll, or cluster: another process "
+                               "follows the binlog), else 0", labels=["source"])
+    for name in ("binlog", "poll", *(("cluster",) if clustered else ())):
         source.add_metric([name], 1 if name == active else 0)
     yield source
     if feed is None:
@@ -109,6 +111,9 @@ def _cluster_metrics(cluster: Cluster) -> Iterator:
     broker = cluster.broker
     yield GaugeMetricFamily("gateway_leases_held", "Truck leases this process holds (it reads them for the cluster)",
                             value=len(cluster.readers))
+    if cluster.binlog_enabled:
+        yield GaugeMetricFamily("gateway_binlog_leader", "1 while this process follows the binary log for the cluster",
+                                value=1 if cluster.binlog_leader else 0)
     yield GaugeMetricFamily("gateway_broker_up", "1 while the broker answers, else 0 (each process reads for itself)",
                             value=1 if cluster.up else 0)
     yield CounterMetricFamily("gateway_relay_published", "Frames this process published to the broker",

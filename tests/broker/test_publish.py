@@ -165,4 +165,5 @@ async def test_keys_of_a_truck_are_the_documented_ones(cluster):
     await publish_epoch(a, token, "e1", 1)
     await a.refresh_interest(["T1"], 10_000)
     p = cluster.prefix
-    assert cluster.keys() == sorted(f"{p}:{kind}:T1" for kind in ("lease", "fence", "state", "hist", "interest"))
+    per_truck = [f"{p}:{kind}:T1" for kind in ("lease", "fence", "state", "hist", "interest")]
+    assert cluster.keys() == sorted([*per_truck, f"{p}:watched"])

@@ -190,19 +190,26 @@ async def test_pollers_joining_busy_trucks_miss_nothing(start_gateway, sql, binl
     assert joined_mid_stream >= len(trucks) // 2  # the joins really raced the writes
 
 
-async def test_in_a_cluster_the_lease_holder_follows_its_feed_and_every_node_gets_the_same_frames(
+async def test_in_a_cluster_one_node_follows_the_binlog_and_every_node_gets_the_same_frames(
         start_gateway, sql, binlog_server, db):
     insert_fresh(sql, "C-1")
     second_store = open_store(parse_db_url(f"mysql://root:@{binlog_server.host}:{binlog_server.port}/{db}"),
                               pool_min=1, pool_max=2, query_timeout=5.0)
     cluster = {"broker": f"memory://{uuid.uuid4().hex}", "lease_ttl": 0.6}
     nodes = [await start_gateway(**cluster), await start_gateway(store_=second_store, **cluster)]
-    await until(lambda: all(gw.feed.streaming for gw in nodes))
+    await until(lambda: any(gw.feed.streaming for gw in nodes))
+    [leader] = [gw for gw in nodes if gw.hub.cluster.binlog_leader]
+    [other] = [gw for gw in nodes if gw is not leader]
+    assert leader.feed.streaming and other.feed.reader is None  # one binlog connection for the cluster
+    assert (await leader.readyz())["components"] | {"database": None} == {
+        "database": None, "broker": "up", "change_source": "binlog", "binlog_reader": "this process"}
+    assert (await other.readyz())["components"]["change_source"] == "cluster"
+    assert (await other.readyz())["components"]["binlog_reader"] == "another process"
     clients = [await gw.connect() for gw in nodes]
     snaps = [await gw.subscribe(ws, "truck:C-1") for gw, ws in zip(nodes, clients, strict=True)]
     assert snaps[0]["epoch"] == snaps[1]["epoch"]
     readers = [r for gw in nodes for r in gw.hub.cluster.readers.values()]
-    assert len(readers) == 1  # one process reads the truck for the cluster
+    assert len(readers) == 1 and readers == list(leader.hub.cluster.readers.values())  # the binlog's node reads
     await until(lambda: readers[0].poller.joined is not None)
     reads = sum(gw.sensor_reads() for gw in nodes)
     for rpm in (1, 2, 3):

@@ -94,7 +94,7 @@ async def test_account_privileges_named_and_the_minimum_suffices(params, db, sto
 
             cur.execute("GRANT BINLOG MONITOR ON *.* TO 'gw_binlog'@'127.0.0.1'")
             assert await check_binlog(user) is None
-            # SPEC §9's grants are enough: position, stream and table metadata all work.
+            # The documented grants are enough: position, stream and table metadata all work.
             got = Collector()
             start_reader(await current_position(user), got, params=user)
             insert_truck(sql, "PRIV-1")
