@@ -10,6 +10,12 @@ Rules:
   every ``--alerts-poll`` seconds by primary key: rows after the last id seen, and the
   DTCs known active re-read by id (to see them cleared). Nothing older than the start is
   announced: the first read only sets the baseline.
+- With ``--changes binlog`` and the binlog streaming in this process, those rows are
+  pushed instead (``use_feed``) and the tables are not read. Joins miss nothing: after the
+  baseline, and whenever the feed's state changed (it started streaming, lost or resumed
+  its connection), one read of the tables catches up; a pushed row that arrives before
+  that read is left to it (the read sees every committed row), and rows seen twice give
+  one event (the deriver remembers what it reported).
 - Events get consecutive seqs under the log's epoch, are encoded once, and go to each
   subscriber whose grant allows the truck; the log serves resume and ``GET /v1/alerts``.
 - In a cluster one process derives (it holds the alerts lease, ``gateway.live.cluster``) and
@@ -26,6 +32,7 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from gateway.config import Settings
 from gateway.core.alerts import AlertConfig, AlertDeriver, AlertLog, Event, LoggedEvent, parse_event_frame
@@ -33,6 +40,10 @@ from gateway.core.rows import Row
 from gateway.core.wsframe import text_frame
 from gateway.live.subscriber import Subscriber
 from gateway.store import Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from gateway.changes import Change
+    from gateway.live.feed import ChangeFeed
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,11 @@ class AlertFeed:
         self._active_dtcs: set[int] = set()
         self._dtc_after = self._refuel_after = 0
         self._primed = False
+        self._feed: ChangeFeed | None = None
+        self._caught_up: int | None = None  # the feed generation the last table read covered
+        self._missed = False  # a pushed row was left to a table read
+        self._wake = asyncio.Event()
+        self.rows_pushed = 0  # event rows taken from the binlog
         self._tasks: list[asyncio.Task[None]] = []
         self.deriving = True  # False in a cluster while another process derives
         self.publisher: Callable[[LoggedEvent], None] | None = None  # the cluster's, while this one derives
@@ -100,7 +116,55 @@ class AlertFeed:
                 await task
         self._tasks = []
 
+    def use_feed(self, feed: ChangeFeed) -> None:
+        """Take ``dtc_events`` / ``refuel_events`` changes from the binlog while it streams here."""
+        self._feed = feed
+        feed.follow_events(self._on_change)
+
+    @property
+    def pushed(self) -> bool:
+        """True while event rows come from the binlog: it streams here and a table read
+        covered everything before the current stream."""
+        return self._pushed()
+
+    def _streaming(self) -> bool:
+        return self._feed is not None and self._feed.streaming
+
+    def _pushed(self) -> bool:
+        feed = self._feed
+        return feed is not None and feed.streaming and self._caught_up == feed.generation
+
+    async def _catch_up(self) -> None:
+        """Read the tables; the binlog's stream counts as covered only if no pushed row was
+        left to this read while it ran (such a row may have committed after it looked)."""
+        feed = self._feed
+        generation = feed.generation if feed is not None and feed.streaming else None
+        self._missed = False
+        await self._read_tables()
+        self._caught_up = None if self._missed else generation
+
     # -- inputs -------------------------------------------------------------------------
+    def _on_change(self, change: Change) -> None:
+        """A committed ``dtc_events`` / ``refuel_events`` row from the binlog."""
+        row = change.row
+        if not self.deriving or row is None:
+            return
+        if not self._primed or not self._pushed():
+            self._missed = True
+            self._wake.set()  # a catch-up read, after this commit, will see the row
+            return
+        self.rows_pushed += 1
+        now = _utcnow()
+        if change.table == "dtc_events":
+            (self._active_dtcs.add if row.get("status") == "active" else self._active_dtcs.discard)(row["id"])
+            if change.kind == "insert":
+                self._dtc_after = max(self._dtc_after, row["id"])
+            self._emit(self.deriver.dtc_rows([row], now))
+        elif change.table == "refuel_events":
+            if change.kind == "insert":
+                self._refuel_after = max(self._refuel_after, row["id"])
+            self._emit(self.deriver.refuel_rows([row], now))
+
     def row(self, truck_id: str, row: Row) -> None:
         """A watched truck's row as just read (snapshot or diff)."""
         prev = self._rows.get(truck_id)
@@ -129,13 +193,17 @@ class AlertFeed:
             try:
                 if not self._primed:
                     await self._prime()
-                else:
-                    await self._read_tables()
+                    if self._streaming():
+                        await self._catch_up()  # the stream runs already: catch up with it now
+                elif not self._pushed():  # polling, or catching up with a (re)started binlog stream
+                    await self._catch_up()
                 delay = self._settings.alerts_poll
             except StoreUnavailable as exc:
                 log.warning("alerts: event tables not readable (%s)", exc)
                 delay = min(self._settings.backoff_max, delay * 2)
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _prime(self) -> None:
         store = self._store
@@ -144,6 +212,7 @@ class AlertFeed:
         self._refuel_after = await store.max_event_id("refuel_events")
         self.deriver.prime(active, [], _utcnow())
         self._active_dtcs = {r["id"] for r in active}
+        self._caught_up = None
         self._primed = True
 
     async def _read_tables(self) -> None:

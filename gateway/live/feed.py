@@ -25,7 +25,9 @@ Rules:
   STATEMENT at run time would otherwise make changes silently stop reaching row events.
 - Staleness needs no query: once a second one sweep asks every joined poller to apply the
   staleness rule to its current row (one timer for the process, not one per truck).
-- Only ``truck_sensors_cache`` is followed (the DTC and refuel tables are not decoded).
+- ``dtc_events`` and ``refuel_events`` are followed too (inserts and updates, every row:
+  they are rare): their after-images go to the event sinks (``follow_events``, the alerts
+  channel's deriver), which decide themselves whether a change can be taken as it comes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, fields
 from typing import Protocol
 
@@ -89,6 +91,7 @@ class FeedCounters:
     batches: int = 0
     rows_pushed: int = 0  # after-images handed to pollers
     rows_unwatched: int = 0  # decoded rows no poller of this process wanted any more
+    event_rows: int = 0  # dtc_events / refuel_events after-images handed to the event sinks
     position_reads: int = 0  # join positions read from the server (shared by concurrent joins)
     position_failures: int = 0
     positions_lost: int = 0  # resume positions the server no longer had (every poller re-joins)
@@ -137,6 +140,7 @@ class ChangeFeed:
         self._retired = ReaderCounters()  # counters of readers stopped before the current one
         self._wanted: set[str] = set()
         self._pollers: dict[str, list[FedPoller]] = {}
+        self._event_sinks: list[Callable[[Change], None]] = []
         self._reader: BinlogReader | None = None
         self._next_join: asyncio.Future[Order | None] | None = None
         self.delivered: Order = (0, 0)  # the reader's position as handed to the loop
@@ -202,6 +206,10 @@ class ChangeFeed:
             del self._pollers[poller.truck_id]
             self._wanted.discard(poller.truck_id)
 
+    def follow_events(self, sink: Callable[[Change], None]) -> None:
+        """Hand every committed change of ``dtc_events`` and ``refuel_events`` to ``sink`` (in the loop)."""
+        self._event_sinks.append(sink)
+
     async def join_position(self) -> Order | None:
         """The log's position now, read after the call; None when it cannot be read (the
         caller polls this tick). The joins of one moment share one read."""
@@ -265,6 +273,11 @@ class ChangeFeed:
         self.counters.batches += 1
         order = log_order(batch.position)
         for change in batch.changes:
+            if change.table != TRUCK_TABLE.name:
+                self.counters.event_rows += 1
+                for sink in self._event_sinks:
+                    sink(change)
+                continue
             pollers = self._pollers.get(change.key)
             if not pollers:
                 self.counters.rows_unwatched += 1
@@ -348,7 +361,7 @@ class ChangeFeed:
             return f"cannot read the binlog position: {exc}"
         self.delivered = log_order(start)
         reader = BinlogReader(self._params, self._database, self.server_id, start, self._on_batch, self._on_state,
-                              wanted=self._wanted.__contains__, tables=(TRUCK_TABLE,), on_position=self._on_position,
+                              wanted=self._wanted.__contains__, tables=DEFAULT_TABLES, on_position=self._on_position,
                               heartbeat=self._heartbeat, backoff=self._reader_backoff)
         self._reader = reader
         self.counters.reader_starts += 1

@@ -90,6 +90,8 @@ class Hub:
         self._limits = Limits(settings.max_subscriptions, settings.max_unverified_per_connection,
                               settings.max_unverified)
         self.feeds = Feeds(store, settings, self._hold_for_fleet, self._release_from_fleet, self._count_fleet)
+        if change_feed is not None:
+            self.feeds.alerts.use_feed(change_feed)  # DTC and refuel rows pushed while the binlog streams
         if self.cluster is not None:
             self.cluster.alerts = self.feeds.alerts  # one deriver of alerts, cluster-wide
             self.feeds.alerts.follow()  # until this node takes the alerts lease

@@ -97,6 +97,8 @@ def _change_metrics(hub: Hub) -> Iterator:
         ("gateway_binlog_rows_skipped", "Rows of unwatched trucks dropped before decoding", reader.rows_skipped),
         ("gateway_binlog_reconnects", "Binary log stream connections after the first", reader.reconnects),
         ("gateway_binlog_rows_pushed", "After-images handed to this process's pollers", counts.rows_pushed),
+        ("gateway_binlog_event_rows", "dtc_events / refuel_events after-images read from the binary log",
+         counts.event_rows),
         ("gateway_binlog_positions_lost", "Resume positions the server no longer had (watched rows re-read)",
          counts.positions_lost),
         ("gateway_binlog_position_reads", "Log positions read for pollers joining the feed", counts.position_reads),

@@ -220,3 +220,54 @@ async def test_in_a_cluster_one_node_follows_the_binlog_and_every_node_gets_the_
     assert sum(gw.sensor_reads() for gw in nodes) == reads  # pushed by the binlog, not polled
     for ws in clients:
         await ws.close()
+
+
+async def test_dtc_and_refuel_rows_reach_the_alerts_channel_from_the_binlog_not_from_reads(start_gateway, sql):
+    insert_fresh(sql, "A-1")
+    gw = await start_gateway(alerts_poll=30.0)  # a read of the event tables would take 30 s
+    await until(lambda: gw.feed.streaming)
+    ws = await gw.connect()
+    await ws.send_str('{"op": "subscribe", "id": 1, "channels": ["alerts"]}')
+    assert (await recv(ws))["ok"] == ["alerts"]
+    alerts = gw.hub.feeds.alerts
+    await until(lambda: alerts.pushed)  # baseline read, then one read that caught up with the stream
+    reads = gw.store.queries["alerts"]
+
+    sql.execute("INSERT INTO dtc_events (truck_id, timestamp_utc, dtc_code, spn, fmi, severity, status, description) "
+                "VALUES ('A-1', UTC_TIMESTAMP(6), 'P0524', 100, 1, 'critical', 'active', 'oil pressure')")
+    sql.execute("INSERT INTO refuel_events (truck_id, refuel_time, gallons_added) VALUES ('A-1', UTC_TIMESTAMP(6), 80)")
+    sql.execute("UPDATE dtc_events SET status = 'cleared', cleared_at = UTC_TIMESTAMP(6) WHERE truck_id = 'A-1'")
+    got = [await recv(ws) for _ in range(3)]
+    assert [(f["type"], f["kind"], f["truck_id"]) for f in got] == [
+        ("event", "dtc_raised", "A-1"), ("event", "refuel", "A-1"), ("event", "dtc_cleared", "A-1")]
+    assert [f["seq"] for f in got] == [1, 2, 3]
+    assert gw.store.queries["alerts"] == reads  # pushed from the binlog, not read
+    assert alerts.rows_pushed == 3
+    m = await gw.metrics()
+    assert m[("gateway_binlog_event_rows_total", ())] >= 3
+    await ws.close()
+
+
+async def test_event_rows_committed_before_the_stream_caught_up_are_read_once(start_gateway, sql):
+    insert_fresh(sql, "A-2")
+    gw = await start_gateway(alerts_poll=30.0)
+    await until(lambda: gw.feed.streaming)
+    ws = await gw.connect()
+    await ws.send_str('{"op": "subscribe", "id": 1, "channels": ["alerts"]}')
+    assert (await recv(ws))["ok"] == ["alerts"]
+    alerts = gw.hub.feeds.alerts
+    await until(lambda: alerts.pushed)
+    # The stream is lost and comes back (a new generation): rows committed meanwhile are
+    # pushed before any read caught up with the new stream, so a read must deliver them.
+    gw.feed._bump()
+    assert not alerts.pushed
+    sql.execute("INSERT INTO refuel_events (truck_id, refuel_time, gallons_added) VALUES ('A-2', UTC_TIMESTAMP(6), 55)")
+    got = await recv(ws)
+    assert (got["kind"], got["truck_id"], got["seq"]) == ("refuel", "A-2", 1)
+    await until(lambda: alerts.pushed)
+    sql.execute("INSERT INTO refuel_events (truck_id, refuel_time, gallons_added) VALUES ('A-2', UTC_TIMESTAMP(6), 20)")
+    got = await recv(ws)
+    assert (got["kind"], got["seq"]) == ("refuel", 2)
+    assert alerts.rows_pushed == 1  # the first came from the catch-up read, the second pushed
+    assert await ping(ws) == []  # and nothing twice
+    await ws.close()
