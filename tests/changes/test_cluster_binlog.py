@@ -12,16 +12,14 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pymysql
 import pytest
-import redis
 
 from tests.changes.gateway import insert_fresh
-from tests.cluster.conftest import REDIS_URL, ClusterRun, Node
+from tests.cluster.conftest import ClusterRun, Node, cluster_on
 from tests.support.private_mariadb import PrivateMariaDB
 
 TTL = 1.5
@@ -63,29 +61,9 @@ async def eventually(check, timeout: float = 10.0) -> None:
 @pytest.fixture
 async def run(binlog_server: PrivateMariaDB, db: str, store, sql: pymysql.cursors.Cursor
               ) -> AsyncIterator[ClusterRun]:
-    """A cluster run on the private binlog server's test database, its own Redis prefix."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is required for the cluster tests and not reachable: {exc}", pytrace=False)
-    prefix = f"gwtest-{uuid.uuid4().hex[:12]}"
-    async with aiohttp.ClientSession() as session:
-        cluster = ClusterRun(db, prefix, session)
-        cluster.db_url = f"mysql://root@{binlog_server.host}:{binlog_server.port}/{db}"
-        try:
-            yield cluster
-        finally:
-            for sock in cluster.sockets:
-                await sock.ws.close()
-            for node in cluster.nodes:
-                if node.proc.returncode is None:
-                    node.proc.kill()
-                    await node.proc.wait()
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+    """A cluster run on the private binlog server's test database (schema made by ``store``)."""
+    async with cluster_on(db, f"mysql://root@{binlog_server.host}:{binlog_server.port}/{db}") as cluster:
+        yield cluster
 
 
 async def leaders(run: ClusterRun) -> list[int]:

@@ -7,6 +7,7 @@ key under it deleted afterwards); a test that kills Redis uses a private ``redis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -125,24 +126,21 @@ class ClusterRun:
         return await asyncio.wait_for(node.proc.wait(), 20)
 
 
-@pytest.fixture
-async def cluster_run(mysql_db) -> AsyncIterator[ClusterRun]:
+@contextlib.asynccontextmanager
+async def cluster_on(database: str, db_url: str | None = None) -> AsyncIterator[ClusterRun]:
+    """A ``ClusterRun`` on ``database`` (at ``db_url`` when given) under a fresh Redis prefix;
+    afterwards every socket is closed, every node still running killed by its pid and
+    every key of the prefix deleted. Fails (never skips) when Redis does not answer."""
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
     try:
         client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"Redis at {REDIS_URL} is required for the cluster tests and not reachable: {exc}", pytrace=False)
-    with admin_connection(mysql_db) as conn, conn.cursor() as cur:
-        from gateway.store.sql import schema_statements
-
-        for statement in schema_statements("mysql"):
-            cur.execute(statement)
-        for truck in TRUCKS:
-            cur.execute("INSERT INTO truck_sensors_cache (truck_id, `timestamp`, speed_mph, rpm, updated_at) "
-                        "VALUES (%s, UTC_TIMESTAMP(6), 50, 1200, UTC_TIMESTAMP(6))", (truck,))
     prefix = f"gwtest-{uuid.uuid4().hex[:12]}"
     async with aiohttp.ClientSession() as session:
-        run = ClusterRun(mysql_db, prefix, session)
+        run = ClusterRun(database, prefix, session)
+        if db_url is not None:
+            run.db_url = db_url
         try:
             yield run
         finally:
@@ -157,3 +155,17 @@ async def cluster_run(mysql_db) -> AsyncIterator[ClusterRun]:
                 client.delete(*keys)
             assert not list(client.scan_iter(match=f"{prefix}:*", count=1000))
             client.close()
+
+
+@pytest.fixture
+async def cluster_run(mysql_db) -> AsyncIterator[ClusterRun]:
+    with admin_connection(mysql_db) as conn, conn.cursor() as cur:
+        from gateway.store.sql import schema_statements
+
+        for statement in schema_statements("mysql"):
+            cur.execute(statement)
+        for truck in TRUCKS:
+            cur.execute("INSERT INTO truck_sensors_cache (truck_id, `timestamp`, speed_mph, rpm, updated_at) "
+                        "VALUES (%s, UTC_TIMESTAMP(6), 50, 1200, UTC_TIMESTAMP(6))", (truck,))
+    async with cluster_on(mysql_db) as run:
+        yield run
