@@ -190,6 +190,19 @@ class Failover:
         await self.add_node()
         return result
 
+    async def final_state(self) -> list[dict[str, float]]:
+        """Each process's leases and, with ``--changes binlog``, whether it follows the binlog
+        (and has received events from it): the evidence of which source the run used."""
+        assert self.session is not None
+        await _poll(self.steady, time.time() + self.args.round_timeout, every=0.05)
+        out = []
+        for server, _ in self.nodes:
+            metrics = await scrape(self.session, server.url)
+            out.append({"leases_held": metrics.get("gateway_leases_held", -1.0),
+                        "binlog_leader": metrics.get("gateway_binlog_leader", 0.0),
+                        "binlog_events": metrics.get("gateway_binlog_events_total", 0.0)})
+        return out
+
     async def close(self) -> None:
         for server, watcher in self.nodes:
             await watcher.close()
@@ -204,6 +217,7 @@ async def run_failover(args: argparse.Namespace) -> dict[str, Any]:
         args.server_cpus = ""  # several small processes: let the kernel place them
     trucks = await resolve_trucks(args, None)
     started = time.time()
+    final: list[dict[str, float]] = []
     async with scratch_database(args.db_server, trucks) as db_url, scratch_prefix(args.broker) as prefix:
         run = Failover(args, db_url, prefix, trucks[0])
         run.session = aiohttp.ClientSession()
@@ -216,6 +230,7 @@ async def run_failover(args: argparse.Namespace) -> dict[str, Any]:
                     run.rounds.append(result)
                     print(f"failover: round {index + 1}/{args.kills}: {result.get('failover_s', result.get('error'))}",
                           file=sys.stderr, flush=True)
+                final = await run.final_state()
         except TimeoutError:
             run.rounds.append({"error": f"run stopped at --timeout {args.timeout} s"})
         finally:
@@ -226,10 +241,12 @@ async def run_failover(args: argparse.Namespace) -> dict[str, Any]:
         "mode": "failover", "label": "failover", "machine": machine.describe(),
         "broker_prefix": run.extra[run.extra.index("--broker-prefix") + 1],
         "config": {"servers": args.servers, "kills": args.kills, "lease_ttl_s": args.lease_ttl, "seed": args.seed,
-                   "poll_interval_s": args.poll_interval, "broker": args.broker, "server_cpus": args.server_cpus},
+                   "poll_interval_s": args.poll_interval, "broker": args.broker, "server_cpus": args.server_cpus,
+                   "db_server": args.db_server, "gateway_args": list(args.gateway_arg)},
         "seconds": round(time.time() - started, 1),
         "failover": {**distribution(times), "bound_s": bound, "within_bound": sum(1 for t in times if t <= bound),
                      "failed_rounds": sum(1 for r in run.rounds if "error" in r),
                      "sockets_closed": sum(r.get("sockets_closed", 0) for r in run.rounds)},
+        "final": final,
         "rounds": run.rounds,
     }

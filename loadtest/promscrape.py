@@ -15,6 +15,8 @@ WATCHED = (
     "gateway_broadcasts_total",
     "gateway_fleet_writes_total",
     "gateway_leases_held",
+    "gateway_binlog_leader",
+    "gateway_binlog_events_total",
     "gateway_relay_published_total",
     "gateway_relay_received_total",
     "gateway_relay_gap_fills_total",

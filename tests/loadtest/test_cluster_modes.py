@@ -95,6 +95,9 @@ def test_failover_mode_sees_a_new_epoch_after_every_kill(tmp_path, redis_client)
     victims = [r["victim_pid"] for r in report["rounds"]]
     assert len(set(victims)) == 2  # the replacement of the first victim took the lease and was killed next
     assert all(len(r["survivor_times_s"]) == 1 and r["survivor_times_s"][0] > 0 for r in report["rounds"])
+    # After the last round one process holds the truck again; polling: nobody follows a binlog.
+    assert sorted(n["leases_held"] for n in report["final"]) == [0, 1]
+    assert all(n["binlog_leader"] == 0 for n in report["final"])
     assert_left_nothing(redis_client, report["broker_prefix"])
 
 
