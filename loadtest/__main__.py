@@ -44,6 +44,8 @@ def _output(report: dict[str, Any], json_path: str | None, png_path: str | None,
         for key in ("ratio", "push_vs_rest", "cluster_ratio", "fleet_costs"):
             if key in report:
                 print(f"{key}: " + ", ".join(f"{k}={v}" for k, v in report[key].items()))
+        for source, summary in report.get("change_capture", {}).items():
+            print(f"change_capture.{source}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
         if "fleet_vs_today" in report:
             for key, value in report["fleet_vs_today"].items():
                 print(f"fleet_vs_today.{key}: {value}")
@@ -95,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from loadtest.failover import run_failover
 
             report = _run(run_failover(args))
+        elif args.mode == "changes":
+            from loadtest.changecapture import run_changes
+
+            report = _run(run_changes(args))
         elif args.mode == "fleet":
             from loadtest.fleetbench import run_fleet
 

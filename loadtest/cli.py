@@ -1,4 +1,4 @@
-"""The command line: ``python -m loadtest ws | rest | reference | compare | cluster | failover | fleet | …``."""
+"""The command line: ``python -m loadtest MODE`` (ws, rest, reference, compare, cluster, failover, fleet, changes)."""
 
 from __future__ import annotations
 
@@ -113,6 +113,19 @@ def _fleet_parser(modes: argparse._SubParsersAction) -> None:
     fleet.add_argument("--no-today", action="store_true", help="only the fleet run")
 
 
+def _changes_parser(modes: argparse._SubParsersAction) -> None:
+    changes = modes.add_parser("changes", help="--changes poll, then --changes binlog, on one private binlog MariaDB")
+    _load_options(changes)
+    changes.add_argument("--changes", default="poll,binlog",
+                         help="gateway change sources to run, in order: poll, binlog or both [poll,binlog]")
+    changes.add_argument("--poll-interval", type=number(float, 0.05, 60), default=1.0,
+                         help="the gateways' --poll-interval (the binlog gateway polls only while the log is "
+                              "unusable) [1]")
+    changes.add_argument("--server-cpus", default=None, help="pin each gateway to these CPUs [0 on 2+ cores]")
+    changes.add_argument("--gateway-arg", action="append", default=[], metavar="ARG",
+                         help="extra `gateway serve` argument, repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = OneLineParser(prog="python -m loadtest",
@@ -150,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cluster_parser(modes)
     _failover_parser(modes)
     _fleet_parser(modes)
+    _changes_parser(modes)
 
     server = modes.add_parser("reference-server", help="only run the reference server (prints its URL)")
     server.add_argument("--host", default="127.0.0.1")

@@ -1,8 +1,10 @@
 """Read a server's Prometheus text at the window's edges, as a cross-check of the client-side counts.
 
 Only sums per metric name are kept (labels added up), which is all the report needs:
-frames sent, queries run by kind in total, slow consumers, open connections. A server
-without ``/metrics`` (or any error) gives an empty dict; scraping is never what fails a run.
+frames sent, queries run by kind in total, slow consumers, open connections. The few
+metrics in ``LABELED`` also keep each sample under its full name with labels (queries by
+kind, the change source in use). A server without ``/metrics`` (or any error) gives an
+empty dict; scraping is never what fails a run.
 """
 
 from __future__ import annotations
@@ -28,9 +30,20 @@ WATCHED = (
     "gateway_pollers",
     "gateway_push_latency_seconds_sum",
     "gateway_push_latency_seconds_count",
+    "gateway_binlog_rows_pushed_total",
+    "gateway_binlog_rows_decoded_total",
+    "gateway_binlog_checks_failed_total",
+    "gateway_binlog_reconnects_total",
     "reference_messages_sent_total",
     "reference_ws_connections",
 )
+
+# Kept per sample too, e.g. ``gateway_db_queries_total{kind="sensor_rows"}``.
+LABELED = ("gateway_db_queries_total", "gateway_change_source")
+
+
+def _base(name: str) -> str:
+    return name.split("{", 1)[0]
 
 
 def parse(text: str) -> dict[str, float]:
@@ -40,12 +53,17 @@ def parse(text: str) -> dict[str, float]:
         if not line or line.startswith("#"):
             continue
         name_part, _, value = line.rpartition(" ")
-        name = name_part.split("{", 1)[0]
+        name = _base(name_part)
+        if name not in WATCHED and name not in LABELED:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
         if name in WATCHED:
-            try:
-                totals[name] = totals.get(name, 0.0) + float(value)
-            except ValueError:
-                continue
+            totals[name] = totals.get(name, 0.0) + number
+        if name in LABELED and "{" in name_part:
+            totals[name_part] = number
     return totals
 
 
@@ -65,7 +83,7 @@ def deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float
     """Counter increases over the window (``_total``/``_sum``/``_count``) and gauges as last read."""
     out: dict[str, float] = {}
     for name, value in after.items():
-        if name.endswith(("_total", "_sum", "_count")):
+        if _base(name).endswith(("_total", "_sum", "_count")):
             out[name] = round(value - before.get(name, 0.0), 6)
         else:
             out[name] = value

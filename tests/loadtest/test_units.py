@@ -106,13 +106,19 @@ def test_trucks_are_dealt_evenly_and_clients_interleaved_over_workers():
     assert plans[1].clients[0].index == 1
 
 
-def test_prometheus_text_is_summed_by_name():
+def test_prometheus_text_is_summed_by_name_and_kept_by_label_where_asked():
     text = ('# HELP x\ngateway_db_queries_total{kind="sensor_row"} 10\ngateway_db_queries_total{kind="ddl"} 2\n'
-            "gateway_messages_sent_total 5.0\nunrelated 1\n")
-    assert promscrape.parse(text) == {"gateway_db_queries_total": 12.0, "gateway_messages_sent_total": 5.0}
-    assert promscrape.deltas({"gateway_messages_sent_total": 5.0}, {"gateway_messages_sent_total": 9.0,
-                                                                    "gateway_ws_connections": 3.0}) == {
-        "gateway_messages_sent_total": 4.0, "gateway_ws_connections": 3.0}
+            'gateway_messages_sent_total 5.0\nunrelated 1\nunrelated{kind="x"} 1\n'
+            'gateway_change_source{source="binlog"} 1.0\ngateway_change_source{source="poll"} 0.0\n')
+    assert promscrape.parse(text) == {
+        "gateway_db_queries_total": 12.0, "gateway_messages_sent_total": 5.0,
+        'gateway_db_queries_total{kind="sensor_row"}': 10.0, 'gateway_db_queries_total{kind="ddl"}': 2.0,
+        'gateway_change_source{source="binlog"}': 1.0, 'gateway_change_source{source="poll"}': 0.0}
+    assert promscrape.deltas({"gateway_messages_sent_total": 5.0, 'gateway_db_queries_total{kind="ddl"}': 2.0},
+                             {"gateway_messages_sent_total": 9.0, "gateway_ws_connections": 3.0,
+                              'gateway_db_queries_total{kind="ddl"}': 3.0}) == {
+        "gateway_messages_sent_total": 4.0, "gateway_ws_connections": 3.0,
+        'gateway_db_queries_total{kind="ddl"}': 1.0}
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1:8080", "http://example.com", "http://192.168.1.2"])
