@@ -3,8 +3,11 @@
 For each row: which table and key it is, whether its key is wanted at all (asked before
 anything is converted), and its JSON-safe after-image (``values.RowConverter``). Rows of
 ``filtered`` tables are first stepped over to their key (``rowskip``) so unwanted ones
-are never decoded; the walk is skipped while every row turns out wanted (the fleet
-case) and checked again every ``WALK_RECHECK`` events.
+are never decoded. The walk of inserts and deletes is skipped while every row turns out
+wanted (the fleet case) and checked again every ``WALK_RECHECK`` events. Updates are
+always walked: the before-image of a wanted row whose key did not change is stepped over
+too, and only its after-image is decoded (the before-image is never used, and decoding
+it cost as much as the after-image: a third of the reader's time at 10,000 trucks).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pymysqlreplication.row_event import UpdateRowsEvent
 
 from gateway.changes.rowskip import ImageWalker, WalkMismatch
 from gateway.changes.txn import Kind, TableSpec, TransactionBuffer
@@ -34,6 +39,7 @@ class ReaderCounters:
         batches: batches handed to the loop.
         rows_decoded: JSON-safe after-images built.
         rows_skipped: rows of unwanted keys, dropped before any conversion.
+        before_images_skipped: update before-images stepped over instead of decoded.
         reconnects: stream connections established after the first.
         heartbeats: heartbeat events (the server's "still here" on an idle log).
         walk_mismatches: key-only walks the library contradicted (walking then stops).
@@ -45,6 +51,7 @@ class ReaderCounters:
     batches: int = 0
     rows_decoded: int = 0
     rows_skipped: int = 0
+    before_images_skipped: int = 0
     reconnects: int = 0
     heartbeats: int = 0
     walk_mismatches: int = 0
@@ -76,7 +83,7 @@ class RowSink:
         self._counters.row_events += 1
         convert = self._converters.get(event.table, event.columns)
         wanted = self._wanted if spec.filtered else None
-        if wanted is not None and self._walk_pays(spec.name):
+        if wanted is not None and (kind == "update" or self._walk_pays(spec.name)):
             walker = self._walker(spec, event, kind)
             if walker is not None:
                 skipped = self._counters.rows_skipped
@@ -115,6 +122,9 @@ class RowSink:
         """Skip unwanted rows by their key alone; decode the others with the library."""
         packet = event.packet
         data = packet.packet.get_all_data()
+        # Only the plain update event has two whole images in a row (MySQL's partial JSON
+        # updates do not): there the before-image can be stepped over.
+        after_only = kind == "update" and type(event) is UpdateRowsEvent
         if len(data) - BODY_OFFSET - event.event_size not in (0, 4):  # 4: the CRC32 checksum
             raise WalkMismatch(spec.name, "unexpected event framing")
         while packet.read_bytes < event.event_size:
@@ -122,6 +132,7 @@ class RowSink:
             try:
                 end, key = walker.walk(data, start)
                 moved = False
+                before_end = end
                 if kind == "update":
                     end, after_key = walker.walk(data, end)
                     moved = after_key != key
@@ -129,7 +140,13 @@ class RowSink:
                     self._counters.rows_skipped += 1
                     packet.advance(end - start)
                     continue
-                row = event._fetch_one_row()
+                if after_only and not moved:
+                    packet.advance(before_end - start)
+                    row = {"before_values": {spec.key: key},
+                           "after_values": event._read_column_data(event.columns_present_bitmap2)}
+                    self._counters.before_images_skipped += 1
+                else:
+                    row = event._fetch_one_row()
             except Exception as exc:  # a walk off the rails reads garbage: same verdict
                 raise WalkMismatch(spec.name, f"{type(exc).__name__}: {exc}") from exc
             values = row["after_values"] if kind == "update" else row["values"]

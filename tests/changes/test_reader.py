@@ -185,6 +185,32 @@ async def test_unwatched_trucks_are_skipped_before_conversion(params, db, store,
     assert reader.counters.rows_skipped == 20 + 20 + 2
 
 
+async def test_a_watched_update_decodes_its_after_image_only(params, db, store, sql, start_reader):
+    trucks = [f"F-{n}" for n in range(10)]
+    got = Collector()
+    reader = start_reader(await current_position(params), got, wanted={*trucks, "F-X"}.__contains__)
+    sql.execute("BEGIN")
+    for truck in trucks:
+        insert_truck(sql, truck)
+    sql.execute("COMMIT")
+    await got.wait_changes(10)
+    # Every row wanted (the fleet case), several rows per event, NULLs on both sides.
+    sql.execute("UPDATE truck_sensors_cache SET rpm = rpm + 1, fuel_level_pct = NULL, heading_deg = 90")
+    sql.execute("UPDATE truck_sensors_cache SET fuel_level_pct = 12.5 WHERE truck_id = 'F-3'")
+    sql.execute("UPDATE truck_sensors_cache SET truck_id = 'F-X' WHERE truck_id = 'F-9'")  # the key moves
+    changes = await got.wait_changes(10 + 10 + 1 + 2)
+    updates = changes[10:20]
+    assert [(c.kind, c.key) for c in updates] == [("update", t) for t in trucks]
+    for change in updates:
+        assert change.row["rpm"] == 701 and change.row["fuel_level_pct"] is None and change.row["heading_deg"] == 90
+    assert changes[20].row == await store.fetch_sensor_row("F-3")
+    assert [(c.kind, c.key) for c in changes[21:]] == [("delete", "F-9"), ("insert", "F-X")]
+    assert changes[22].row == await store.fetch_sensor_row("F-X")
+    # The 11 updates whose key stayed put were read from their after-image alone.
+    assert reader.counters.before_images_skipped == 11
+    assert reader.counters.walk_mismatches == 0
+
+
 async def test_stop_is_bounded_and_final(params, db, store, sql, start_reader):
     got = Collector()
     reader = start_reader(await current_position(params), got, heartbeat=30.0)
