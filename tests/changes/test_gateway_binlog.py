@@ -38,6 +38,7 @@ async def test_a_committed_update_reaches_a_subscriber_without_a_poll(start_gate
     assert m[("gateway_change_source", (("source", "poll"),))] == 0
     assert m[("gateway_binlog_rows_decoded_total", ())] >= 1
     assert m[("gateway_binlog_events_total", ())] > 0
+    assert m[("gateway_binlog_decode_mismatches_total", ())] == 0
     await ws.close()
 
 
