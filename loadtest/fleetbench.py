@@ -56,6 +56,7 @@ def costs(report: dict[str, Any]) -> dict[str, Any]:
         "diffs_per_s": report.get("delivery", {}).get("diffs_per_s"),
         "requests_per_s": report.get("requests", {}).get("requests_per_s"),
         "requests_offered_per_s": _offered(report),
+        "requests_answered_per_s": report.get("requests", {}).get("answered_per_s"),
         "p99_ms": p99,
         "gateway_cpu_pct": report.get("server", {}).get("cpu_pct"),
         "selects_per_s": report.get("database", {}).get("com_select_per_s"),
@@ -88,6 +89,7 @@ def compare_costs(fleet: dict[str, Any], push: dict[str, Any], rest: dict[str, A
     today["push_p99_ms"], today["rest_request_p99_ms"] = push.get("p99_ms"), rest.get("p99_ms")
     today["rest_requests_per_s"] = rest.get("requests_per_s")
     today["rest_requests_offered_per_s"] = rest.get("requests_offered_per_s")
+    today["rest_requests_answered_per_s"] = rest.get("requests_answered_per_s")
     factors = {f"{key}_today_over_fleet": round(today[key] / fleet[key], 2) if today[key] and fleet.get(key) else None
                for key in ("gateway_cpu_pct", "selects_per_s", "gateway_queries_per_s", "socket_writes_per_s")}
     return {"fleet": fleet, "today": today, **factors}

@@ -54,6 +54,7 @@ class RestWorker:
         self.write_latency = LatencyRecorder()
         self.late_polls = 0
         self.window_requests = 0
+        self.window_answered = 0  # of those, 200 or 304: the refreshes that showed data (not 503 busy)
         self.drive_start = float("inf")
         self.drive_start_us = NO_WINDOW_US
         self.window = (float("inf"), float("inf"))
@@ -98,6 +99,8 @@ class RestWorker:
         self.timeline[self._second(now)] += 1
         if self.window[0] <= now < self.window[1]:
             self.window_requests += 1
+            if status in (200, 304):
+                self.window_answered += 1
         if status != 200:
             if status == 304 and watch.ready_at == float("inf"):
                 watch.ready_at = now
@@ -168,7 +171,8 @@ class RestWorker:
         return {
             "kind": "rest", "worker": self.plan.worker, "pid": os.getpid(), "clients": len(self.plan.clients),
             "statuses": dict(self.statuses), "late_polls": self.late_polls,
-            "window_requests": self.window_requests, "timeline": self.timeline,
+            "window_requests": self.window_requests, "window_answered": self.window_answered,
+            "timeline": self.timeline,
             "fresh_timeline": self.fresh_timeline,
             "request_hdr": self.request_latency.encode(), "write_hdr": self.write_latency.encode(),
             "trucks": self.truck_totals(), "cpu": cpu_window,

@@ -25,6 +25,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("delivery", "diffs delivered / s", "delivery.diffs_per_s"),
     ("delivery", "diffs delivered (total)", "delivery.diffs"),
     ("requests", "requests / s", "requests.requests_per_s"),
+    ("requests", "answered 200 or 304 / s", "requests.answered_per_s"),
     ("requests", "200 / 304 / errors", "requests.summary"),
     ("latency", "publish→receive p50 (ms)", "latency.publish_to_receive.p50_ms"),
     ("latency", "publish→receive p95 (ms)", "latency.publish_to_receive.p95_ms"),

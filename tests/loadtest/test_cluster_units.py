@@ -55,7 +55,8 @@ def test_fleet_costs_count_batches_as_writes_and_today_adds_push_and_rest():
              "server_metrics": {"gateway_fleet_writes_total": 200.0, "gateway_messages_sent_total": 10_200.0}}
     push = {"config": {}, "window_s": 10.0, "server": {"cpu_pct": 8.0}, "database": {"com_select_per_s": 20.0},
             "server_metrics": {"gateway_messages_sent_total": 2000.0}}
-    rest = {"mode": "rest", "window_s": 10.0, "requests": {"requests_per_s": 400.0}, "server": {"cpu_pct": 40.0},
+    rest = {"mode": "rest", "window_s": 10.0, "requests": {"requests_per_s": 400.0, "answered_per_s": 300.0},
+            "server": {"cpu_pct": 40.0},
             "config": {"clients": 10, "trucks_per_client": 80, "interval": 2.0},
             "database": {"com_select_per_s": 400.0}, "server_metrics": {}}
     f, p, r = costs(fleet), costs(push), costs(rest)
@@ -68,6 +69,7 @@ def test_fleet_costs_count_batches_as_writes_and_today_adds_push_and_rest():
     assert out["socket_writes_per_s_today_over_fleet"] == 30.0
     assert out["selects_per_s_today_over_fleet"] == 21.0
     assert r["requests_offered_per_s"] == 400.0 and out["today"]["rest_requests_offered_per_s"] == 400.0
+    assert out["today"]["rest_requests_answered_per_s"] == 300.0  # the rest were 503 busy
     assert f["requests_offered_per_s"] is None
 
 
