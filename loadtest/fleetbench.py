@@ -6,7 +6,8 @@ One scratch database, every truck driven at ``--rate``; each run on a fresh gate
 2. ``today push``: each dashboard subscribes to the first ``--pushed`` trucks by name
    (the old page's 200-channel limit);
 3. ``today rest``: each dashboard polls the other trucks' ``/sensors`` every
-   ``--rest-interval`` seconds (the old page's fallback for the rest of the fleet).
+   ``--rest-interval`` seconds (the old page's fallback for the rest of the fleet), at
+   most ``--rest-parallel`` requests in flight per dashboard (a browser's 6 per host).
 
 The old way is two loads the page ran at once; here they run one after the other on the
 same data and their costs are added (``today``): gateway CPU, SELECT/s and socket writes.
@@ -104,6 +105,7 @@ async def _run(args: argparse.Namespace, db_url: str, trucks: list[str], kind: s
         url = await server.start()
         opts = load_options(args, trucks, url)
         opts.watch, opts.trucks_per_client, opts.fleet = watch, per_client, fleet
+        opts.rest_parallel = args.rest_parallel
         if interval is not None:
             opts.interval = interval
         drv = MySQLDriver(parse_db_url(db_url))

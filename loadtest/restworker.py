@@ -1,7 +1,8 @@
 """One worker process's polling dashboards: the status quo that push replaces.
 
 A dashboard shows ``k`` trucks and refreshes every ``interval`` seconds: each refresh
-GETs ``/v1/trucks/{id}/sensors`` for its trucks at once, with ``If-None-Match`` so an
+GETs ``/v1/trucks/{id}/sensors`` for its trucks at once (or at most ``rest_parallel`` in
+flight, as a browser holds at most 6 connections per host), with ``If-None-Match`` so an
 unchanged row costs a 304 and no body. Refreshes run at a fixed rate from the
 dashboard's start (a browser's ``setInterval``); a refresh that is still running when the
 next is due delays it (counted as late) rather than piling requests up.
@@ -123,10 +124,20 @@ class RestWorker:
         watches = {truck: _Watch() for truck in spec.trucks}
         self.watches[spec.index] = watches
         interval = self.plan.interval
+        parallel = int(self.plan.extra.get("rest_parallel") or 0)
+        gate = asyncio.Semaphore(parallel) if parallel > 0 else None
+
+        async def get(truck: str, watch: _Watch) -> None:
+            if gate is None:
+                await self._get(session, base, truck, watch)
+                return
+            async with gate:
+                await self._get(session, base, truck, watch)
+
         next_at = time.time()
         first = True
         while not self.stopping:
-            await asyncio.gather(*(self._get(session, base, t, w) for t, w in watches.items()))
+            await asyncio.gather(*(get(t, w) for t, w in watches.items()))
             if first:
                 first = False
                 self.unsettled -= 1
