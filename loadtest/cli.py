@@ -110,6 +110,9 @@ def _fleet_parser(modes: argparse._SubParsersAction) -> None:
                        help="old page: trucks subscribed by name, the rest polled over REST [200]")
     fleet.add_argument("--rest-interval", type=number(float, 0.05, 3600), default=2.0,
                        help="old page: seconds between two REST refreshes of the polled trucks [2]")
+    fleet.add_argument("--rest-parallel", type=number(int, 0, 100_000), default=6,
+                       help="old page: requests one dashboard has in flight at once, as a browser's 6 "
+                            "connections per host (0: every polled truck at once) [6]")
     fleet.add_argument("--no-today", action="store_true", help="only the fleet run")
 
 

@@ -6,13 +6,16 @@ One scratch database, every truck driven at ``--rate``; each run on a fresh gate
 2. ``today push``: each dashboard subscribes to the first ``--pushed`` trucks by name
    (the old page's 200-channel limit);
 3. ``today rest``: each dashboard polls the other trucks' ``/sensors`` every
-   ``--rest-interval`` seconds (the old page's fallback for the rest of the fleet).
+   ``--rest-interval`` seconds (the old page's fallback for the rest of the fleet), at
+   most ``--rest-parallel`` requests in flight per dashboard (a browser's 6 per host).
 
 The old way is two loads the page ran at once; here they run one after the other on the
 same data and their costs are added (``today``): gateway CPU, SELECT/s and socket writes.
 Socket writes per second come from the gateway's own counters: fleet batches
 (``gateway_fleet_writes_total``, one write per subscriber per tick), frames sent one by one
-(``gateway_messages_sent_total``), and one HTTP response per REST request.
+(``gateway_messages_sent_total``), and one HTTP response per REST request; frames per
+write is frames sent over those writes (a fleet write carries its tick's truck frames and
+a ``position`` frame; the few control frames of the window, heartbeats, count as frames).
 """
 
 from __future__ import annotations
@@ -53,12 +56,27 @@ def costs(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "diffs_per_s": report.get("delivery", {}).get("diffs_per_s"),
         "requests_per_s": report.get("requests", {}).get("requests_per_s"),
+        "requests_offered_per_s": _offered(report),
+        "requests_answered_per_s": report.get("requests", {}).get("answered_per_s"),
         "p99_ms": p99,
         "gateway_cpu_pct": report.get("server", {}).get("cpu_pct"),
         "selects_per_s": report.get("database", {}).get("com_select_per_s"),
         "gateway_queries_per_s": report.get("database", {}).get("gateway_reported_queries_per_s"),
         "frames_per_s": frames, "fleet_writes_per_s": fleet_writes, "socket_writes_per_s": writes,
+        "frames_per_write": round(frames / writes, 2) if frames and writes else None,
     }
+
+
+def _offered(report: dict[str, Any]) -> float | None:
+    """A REST run's requests per second as planned: dashboards x polled trucks / refresh interval.
+
+    Next to ``requests_per_s`` it shows whether the gateway kept up (a refresh still running
+    when the next is due delays it, so an overloaded gateway answers fewer than offered).
+    """
+    config = report.get("config", {})
+    if report.get("mode") != "rest" or not config.get("interval"):
+        return None
+    return round(config.get("clients", 0) * config.get("trucks_per_client", 0) / config["interval"], 1)
 
 
 def _add(a: float | None, b: float | None) -> float | None:
@@ -71,6 +89,8 @@ def compare_costs(fleet: dict[str, Any], push: dict[str, Any], rest: dict[str, A
              for key in ("gateway_cpu_pct", "selects_per_s", "gateway_queries_per_s", "socket_writes_per_s")}
     today["push_p99_ms"], today["rest_request_p99_ms"] = push.get("p99_ms"), rest.get("p99_ms")
     today["rest_requests_per_s"] = rest.get("requests_per_s")
+    today["rest_requests_offered_per_s"] = rest.get("requests_offered_per_s")
+    today["rest_requests_answered_per_s"] = rest.get("requests_answered_per_s")
     factors = {f"{key}_today_over_fleet": round(today[key] / fleet[key], 2) if today[key] and fleet.get(key) else None
                for key in ("gateway_cpu_pct", "selects_per_s", "gateway_queries_per_s", "socket_writes_per_s")}
     return {"fleet": fleet, "today": today, **factors}
@@ -85,6 +105,7 @@ async def _run(args: argparse.Namespace, db_url: str, trucks: list[str], kind: s
         url = await server.start()
         opts = load_options(args, trucks, url)
         opts.watch, opts.trucks_per_client, opts.fleet = watch, per_client, fleet
+        opts.rest_parallel = args.rest_parallel
         if interval is not None:
             opts.interval = interval
         drv = MySQLDriver(parse_db_url(db_url))

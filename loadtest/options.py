@@ -33,6 +33,7 @@ class LoadOptions:
     targets: list[str] = field(default_factory=list)  # servers to spread clients over (i -> i % n); []: url
     watch: list[str] | None = None  # trucks dealt to clients (None: all of ``trucks``, which are driven)
     fleet: bool = False  # subscribe to the ``fleet`` channel (every truck) instead of trucks by name
+    rest_parallel: int = 0  # rest: requests one dashboard has in flight at once (0: all its trucks at once)
 
     def server_urls(self) -> list[str]:
         """The base URLs clients connect to: ``targets``, else the one ``url``."""

@@ -119,12 +119,14 @@ def _ws_part(done: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
 
 def _rest_part(done: list[dict[str, Any]], window_s: float) -> dict[str, Any]:
     window_requests = sum(r["window_requests"] for r in done)
+    window_answered = sum(r.get("window_answered", 0) for r in done)
     statuses = _sum_counters([r["statuses"] for r in done])
     return {
         "requests": {
             "dashboards": sum(r["clients"] for r in done), "total": sum(statuses.values()), "statuses": statuses,
             "errors": sum(n for code, n in statuses.items() if code not in ("200", "304")),
             "window_requests": window_requests, "requests_per_s": round(window_requests / window_s, 1),
+            "answered_per_s": round(window_answered / window_s, 1),
             "late_polls": sum(r["late_polls"] for r in done),
         },
         "latency": {

@@ -1,7 +1,8 @@
 """One worker process's polling dashboards: the status quo that push replaces.
 
 A dashboard shows ``k`` trucks and refreshes every ``interval`` seconds: each refresh
-GETs ``/v1/trucks/{id}/sensors`` for its trucks at once, with ``If-None-Match`` so an
+GETs ``/v1/trucks/{id}/sensors`` for its trucks at once (or at most ``rest_parallel`` in
+flight, as a browser holds at most 6 connections per host), with ``If-None-Match`` so an
 unchanged row costs a 304 and no body. Refreshes run at a fixed rate from the
 dashboard's start (a browser's ``setInterval``); a refresh that is still running when the
 next is due delays it (counted as late) rather than piling requests up.
@@ -54,6 +55,7 @@ class RestWorker:
         self.write_latency = LatencyRecorder()
         self.late_polls = 0
         self.window_requests = 0
+        self.window_answered = 0  # of those, 200 or 304: the refreshes that showed data (not 503 busy)
         self.drive_start = float("inf")
         self.drive_start_us = NO_WINDOW_US
         self.window = (float("inf"), float("inf"))
@@ -98,6 +100,8 @@ class RestWorker:
         self.timeline[self._second(now)] += 1
         if self.window[0] <= now < self.window[1]:
             self.window_requests += 1
+            if status in (200, 304):
+                self.window_answered += 1
         if status != 200:
             if status == 304 and watch.ready_at == float("inf"):
                 watch.ready_at = now
@@ -120,10 +124,20 @@ class RestWorker:
         watches = {truck: _Watch() for truck in spec.trucks}
         self.watches[spec.index] = watches
         interval = self.plan.interval
+        parallel = int(self.plan.extra.get("rest_parallel") or 0)
+        gate = asyncio.Semaphore(parallel) if parallel > 0 else None
+
+        async def get(truck: str, watch: _Watch) -> None:
+            if gate is None:
+                await self._get(session, base, truck, watch)
+                return
+            async with gate:
+                await self._get(session, base, truck, watch)
+
         next_at = time.time()
         first = True
         while not self.stopping:
-            await asyncio.gather(*(self._get(session, base, t, w) for t, w in watches.items()))
+            await asyncio.gather(*(get(t, w) for t, w in watches.items()))
             if first:
                 first = False
                 self.unsettled -= 1
@@ -168,7 +182,8 @@ class RestWorker:
         return {
             "kind": "rest", "worker": self.plan.worker, "pid": os.getpid(), "clients": len(self.plan.clients),
             "statuses": dict(self.statuses), "late_polls": self.late_polls,
-            "window_requests": self.window_requests, "timeline": self.timeline,
+            "window_requests": self.window_requests, "window_answered": self.window_answered,
+            "timeline": self.timeline,
             "fresh_timeline": self.fresh_timeline,
             "request_hdr": self.request_latency.encode(), "write_hdr": self.write_latency.encode(),
             "trucks": self.truck_totals(), "cpu": cpu_window,

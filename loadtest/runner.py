@@ -90,7 +90,8 @@ class LoadRun:
         return split(self.kind, urls[0], assignments, opts.worker_count(), ramp=opts.ramp,
                      source_addresses=tuple(addresses), connect_timeout=opts.connect_timeout,
                      hard_deadline=hard_deadline, cpus=opts.client_cpus, interval=opts.interval,
-                     extra={"track_writes": self.driver is not None, "urls": urls, "fleet": opts.fleet})
+                     extra={"track_writes": self.driver is not None, "urls": urls, "fleet": opts.fleet,
+                            "rest_parallel": opts.rest_parallel})
 
     async def _edge(self, name: str, session: aiohttp.ClientSession) -> None:
         """Readings at a window edge: server process, database counters, server metrics."""

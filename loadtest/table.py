@@ -25,6 +25,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("delivery", "diffs delivered / s", "delivery.diffs_per_s"),
     ("delivery", "diffs delivered (total)", "delivery.diffs"),
     ("requests", "requests / s", "requests.requests_per_s"),
+    ("requests", "answered 200 or 304 / s", "requests.answered_per_s"),
     ("requests", "200 / 304 / errors", "requests.summary"),
     ("latency", "publish→receive p50 (ms)", "latency.publish_to_receive.p50_ms"),
     ("latency", "publish→receive p95 (ms)", "latency.publish_to_receive.p95_ms"),
@@ -69,6 +70,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("broker", "frames published / s", "rates.relay_published"),
     ("broker", "gap fills / resyncs", "rates.relay_repairs"),
     ("fleet", "socket writes of fleet batches / s", "rates.fleet_writes"),
+    ("fleet", "frames sent per fleet write", "rates.frames_per_fleet_write"),
     ("clients", "busiest client process CPU %", "workers.cpu_max"),
     ("machine", "busy % of all cores", "machine.busy_pct_all_cores"),
     ("machine", "other processes CPU %", "machine.other_pct"),
@@ -121,6 +123,9 @@ def _rates(report: dict[str, Any]) -> dict[str, Any]:
            "frames_sent": per_s("gateway_messages_sent_total")}
     if metrics.get("gateway_fleet_writes_total"):
         out["fleet_writes"] = per_s("gateway_fleet_writes_total")
+        if metrics.get("gateway_messages_sent_total"):
+            out["frames_per_fleet_write"] = round(metrics["gateway_messages_sent_total"]
+                                                  / metrics["gateway_fleet_writes_total"], 2)
     if "gateway_relay_gap_fills_total" in metrics:
         out["relay_repairs"] = (f"{metrics['gateway_relay_gap_fills_total']:.0f} / "
                                 f"{metrics.get('gateway_relay_resyncs_total', 0):.0f}")

@@ -72,6 +72,12 @@ async def run_phases(plan: WorkerPlan, control: Control) -> dict[str, Any] | Non
     if started is None:
         return None
     worker = _make(plan, started[0])
+    # The parent stops waiting for ``ramped`` at its settle timeout and opens the window
+    # anyway (polling dashboards of an overloaded gateway may still be in their first
+    # refresh): the window's bounds must hold from the moment they arrive, not from
+    # whenever this worker settles, or the requests before that are not counted.
+    window_wait = asyncio.ensure_future(control.wait("window"))
+    window_wait.add_done_callback(lambda f: None if f.cancelled() else worker.set_window(*f.result()))
     ramp = asyncio.get_running_loop().create_task(worker.ramp())
     await _until(worker.settled.wait(), stop, deadline)
     # Start-up garbage is done; freezing what lives on keeps the cyclic GC off thousands of sockets.
@@ -79,9 +85,8 @@ async def run_phases(plan: WorkerPlan, control: Control) -> dict[str, Any] | Non
     gc.freeze()
     control.send("ramped", worker.ramped_info())
     cpu_begin = cpu_end = _cpu_now()
-    window = await _until(control.wait("window"), stop, deadline)
+    window = await _until(window_wait, stop, deadline)
     if window is not None:
-        worker.set_window(*window)
         await _until(asyncio.sleep(max(0.0, window[1] - time.time())), stop, deadline)
         cpu_begin = _cpu_now()
         await _until(asyncio.sleep(max(0.0, window[2] - time.time())), stop, deadline)

@@ -103,7 +103,7 @@ def test_failover_mode_sees_a_new_epoch_after_every_kill(tmp_path, redis_client)
 
 def test_fleet_mode_batches_frames_and_compares_with_the_old_page(tmp_path):
     report = loadtest(tmp_path, "fleet", "--dashboards", "4", "--duration", "2", "--pushed", "4",
-                      "--rest-interval", "0.5", *SHORT, *LOAD)
+                      "--rest-interval", "0.5", "--rest-parallel", "2", *SHORT, *LOAD)
     fleet = report["runs"]["fleet"]
     assert_clean_ws(fleet, 4)
     assert_every_write(fleet, 4 * TRUCKS, rounds=2)  # each dashboard got every truck through one channel
@@ -117,6 +117,8 @@ def test_fleet_mode_batches_frames_and_compares_with_the_old_page(tmp_path):
     assert push["config"]["watch"] == 4 and push["integrity"]["trucks_watched"] == 4
     rest = report["runs"]["today_rest"]
     assert rest["requests"]["errors"] == 0 and rest["integrity"]["trucks_watched"] == TRUCKS - 4
+    assert rest["requests"]["answered_per_s"] == rest["requests"]["requests_per_s"]  # no 503 at this load
+    assert rest["config"]["rest_parallel"] == 2 and rest["requests"]["late_polls"] == 0  # 2 in flight kept up
     compared = report["fleet_vs_today"]
     assert compared["fleet"]["socket_writes_per_s"] > 0
     assert compared["today"]["rest_requests_per_s"] > 0

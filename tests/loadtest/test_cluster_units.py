@@ -55,16 +55,22 @@ def test_fleet_costs_count_batches_as_writes_and_today_adds_push_and_rest():
              "server_metrics": {"gateway_fleet_writes_total": 200.0, "gateway_messages_sent_total": 10_200.0}}
     push = {"config": {}, "window_s": 10.0, "server": {"cpu_pct": 8.0}, "database": {"com_select_per_s": 20.0},
             "server_metrics": {"gateway_messages_sent_total": 2000.0}}
-    rest = {"mode": "rest", "window_s": 10.0, "requests": {"requests_per_s": 400.0}, "server": {"cpu_pct": 40.0},
+    rest = {"mode": "rest", "window_s": 10.0, "requests": {"requests_per_s": 400.0, "answered_per_s": 300.0},
+            "server": {"cpu_pct": 40.0},
+            "config": {"clients": 10, "trucks_per_client": 80, "interval": 2.0},
             "database": {"com_select_per_s": 400.0}, "server_metrics": {}}
     f, p, r = costs(fleet), costs(push), costs(rest)
     assert f["socket_writes_per_s"] == 20.0 and f["frames_per_s"] == 1020.0
-    assert p["socket_writes_per_s"] == 200.0  # one write per frame
+    assert f["frames_per_write"] == 51.0  # a tick's truck frames and its position, in one write
+    assert p["socket_writes_per_s"] == 200.0 and p["frames_per_write"] == 1.0  # one write per frame
     assert r["socket_writes_per_s"] == 400.0  # one response per request
     out = compare_costs(f, p, r)
     assert out["today"]["gateway_cpu_pct"] == 48.0 and out["today"]["selects_per_s"] == 420.0
     assert out["socket_writes_per_s_today_over_fleet"] == 30.0
     assert out["selects_per_s_today_over_fleet"] == 21.0
+    assert r["requests_offered_per_s"] == 400.0 and out["today"]["rest_requests_offered_per_s"] == 400.0
+    assert out["today"]["rest_requests_answered_per_s"] == 300.0  # the rest were 503 busy
+    assert f["requests_offered_per_s"] is None
 
 
 def test_broker_must_be_loopback_redis():
@@ -96,7 +102,8 @@ def test_table_shows_relay_and_fleet_rates_from_metrics():
                                                   "gateway_relay_published_total": 6.0,
                                                   "gateway_relay_gap_fills_total": 1.0,
                                                   "gateway_fleet_writes_total": 4.0,
-                                                  "gateway_messages_sent_total": 20.0}}
+                                                  "gateway_messages_sent_total": 24.0}}
     text = table.render([report])
     assert "frames relayed in / s" in text and "5.00" in text
     assert "socket writes of fleet batches / s" in text and "gap fills / resyncs" in text
+    assert "frames sent per fleet write" in text and "6.00" in text

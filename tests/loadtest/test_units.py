@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
 import pytest
 
 from loadtest import integrity, latency, promscrape, system
+from loadtest import worker as worker_module
 from loadtest.motion import iso_of_us, us_of_iso
-from loadtest.plan import assign_trucks, split
+from loadtest.plan import WorkerPlan, assign_trucks, split
 from loadtest.schedule import DriveResult, Schedule
 from loadtest.wstrack import ClientTracker, WorkerCounts
 
@@ -133,3 +136,63 @@ def test_sources_spread_over_loopback_addresses():
     assert system.source_addresses(12_001) == [f"127.0.0.{i}" for i in range(2, 6)]
     assert system.source_addresses(10, target_host="::1") == [None]
     assert system.parse_cpus("0,2-3") == {0, 2, 3} and system.parse_cpus("") is None
+
+
+class _FakeControl:
+    """The parent's side of a worker's pipe, as futures the test completes."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.got = {name: loop.create_future() for name in ("start", "window", "stop")}
+        self.sent: list[str] = []
+
+    async def wait(self, name: str):
+        return await self.got[name]
+
+    def stop_future(self):
+        return self.got["stop"]
+
+    def send(self, name: str, *args) -> None:
+        self.sent.append(name)
+
+
+class _SlowWorker:
+    """A worker that settles only when told (dashboards still in their first refresh)."""
+
+    def __init__(self) -> None:
+        self.settled = asyncio.Event()
+        self.windows: list[tuple[float, float, float]] = []
+
+    async def ramp(self) -> None:
+        return None
+
+    def ramped_info(self) -> dict[str, int]:
+        return {}
+
+    def set_window(self, drive_start: float, start: float, end: float) -> None:
+        self.windows.append((drive_start, start, end))
+
+    async def close_all(self) -> None:
+        return None
+
+    def result(self, cpu_window):
+        return {"windows": list(self.windows)}
+
+
+async def test_window_holds_from_its_arrival_even_before_the_worker_settles(monkeypatch):
+    fake = _SlowWorker()
+    monkeypatch.setattr(worker_module, "_make", lambda plan, t0: fake)
+    control = _FakeControl()
+    now = time.time()
+    plan = WorkerPlan(kind="rest", worker=0, url="http://127.0.0.1:1", clients=(), ramp=1.0,
+                      source_addresses=(None,), connect_timeout=1.0, hard_deadline=now + 5)
+    task = asyncio.ensure_future(worker_module.run_phases(plan, control))
+    control.got["start"].set_result((now,))
+    control.got["window"].set_result((now, now, now))  # the parent gave up waiting for "ramped"
+    await asyncio.sleep(0.05)
+    assert fake.windows == [(now, now, now)] and "ramped" not in control.sent
+    fake.settled.set()
+    await asyncio.sleep(0.05)
+    control.got["stop"].set_result(())
+    result = await asyncio.wait_for(task, 3)
+    assert result["windows"] == [(now, now, now)] and control.sent == ["ramped"]
