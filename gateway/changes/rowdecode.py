@@ -86,25 +86,31 @@ def _decimal_reader(precision: int, scale: int) -> Reader:
     """MySQL's binary DECIMAL: groups of 9 digits in 4 big-endian bytes, a shorter group at
     the outer ends, the sign in the top bit (negative numbers have every bit inverted)."""
     integral = precision - scale
-    lead, whole_int = _DIG2BYTES[integral % 9], integral // 9
-    whole_frac, trail = scale // 9, _DIG2BYTES[scale % 9]
-    size = lead + 4 * whole_int + 4 * whole_frac + trail
-    trail_pow = _POW10[scale % 9]
+    lengths = [n for n in (_DIG2BYTES[integral % 9], *[4] * (integral // 9), *[4] * (scale // 9),
+                           _DIG2BYTES[scale % 9]) if n]
+    digits = [d for d in (integral % 9, *[9] * (integral // 9), *[9] * (scale // 9), scale % 9) if d]
+    size = sum(lengths)
+    # Per group: (offset, length, the factor to shift the digits before it, all-ones mask).
+    groups = []
+    offset = 0
+    for length, count in zip(lengths, digits, strict=True):
+        groups.append((offset, offset + length, _POW10[count], (1 << (8 * length)) - 1))
+        offset += length
+    sign_bit = 0x80 << (8 * (lengths[0] - 1)) if lengths else 0
     divisor = 10 ** scale
+    first_end = groups[0][1] if groups else 0
+    rest = groups[1:]
 
     def read(data: bytes, pos: int) -> tuple[Any, int]:
-        raw = bytearray(data[pos:pos + size])
-        negative = not raw[0] & 0x80
-        raw[0] ^= 0x80
+        negative = not data[pos] & 0x80
+        number = int.from_bytes(data[pos:pos + first_end], "big") ^ sign_bit
         if negative:
-            raw = bytearray(b ^ 0xFF for b in raw)
-        at = lead
-        number = int.from_bytes(raw[:lead], "big") if lead else 0
-        for _ in range(whole_int + whole_frac):
-            number = number * 1_000_000_000 + int.from_bytes(raw[at:at + 4], "big")
-            at += 4
-        if trail:
-            number = number * trail_pow + int.from_bytes(raw[at:at + trail], "big")
+            number ^= groups[0][3]
+            for start, stop, shift, mask in rest:
+                number = number * shift + (int.from_bytes(data[pos + start:pos + stop], "big") ^ mask)
+        else:
+            for start, stop, shift, _ in rest:
+                number = number * shift + int.from_bytes(data[pos + start:pos + stop], "big")
         # int / int is correctly rounded, as float() of the server's text is.
         value = number / divisor if scale else float(number)
         return -value if negative else value, pos + size
@@ -129,8 +135,13 @@ def _datetime2_reader(fsp: int) -> Reader:
         if frac_bytes:
             frac = int.from_bytes(data[pos + 5:pos + size], "big")
             micro = frac * unit
-        text = dt.datetime(year, month, day, (packed >> 12) & 0x1F, (packed >> 6) & 0x3F, packed & 0x3F
-                           ).isoformat(timespec="seconds")
+        if day > 28 or month > 12:
+            try:
+                dt.date(year, month, day)  # the library's datetime() would refuse it too
+            except ValueError:
+                raise Unhandled("invalid date") from None
+        text = (f"{year:04d}-{month:02d}-{day:02d}T{(packed >> 12) & 0x1F:02d}:"
+                f"{(packed >> 6) & 0x3F:02d}:{packed & 0x3F:02d}")
         if fsp:
             fraction = f"{micro:06d}"[:fsp]
             if fraction != "000000":

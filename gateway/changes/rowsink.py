@@ -26,6 +26,7 @@ from gateway.changes.rowdecode import ImageDecoder, Unhandled
 from gateway.changes.rowskip import ImageWalker, WalkMismatch
 from gateway.changes.txn import Kind, TableSpec, TransactionBuffer
 from gateway.changes.values import ConverterCache, layout_of
+from gateway.core.rows import Row
 
 # The library reads the OK byte and the 19-byte event header straight from the packet, then
 # counts the body's bytes in ``read_bytes``: the body starts 20 bytes into the packet.
@@ -82,6 +83,7 @@ class RowSink:
         self._decoders: dict[tuple, ImageDecoder | None] = {}
         self._fast_seen: dict[tuple, int] = {}  # fast-path rows per layout (to pick the checked ones)
         self._no_fast: set[str] = set()
+        self._checking: ImageDecoder | None = None
         self._no_walk: set[str] = set()
         self._walk_idle: dict[str, int] = {}
 
@@ -143,32 +145,35 @@ class RowSink:
         decoder = self._decoders[layout]
         return None if decoder is None else (layout, decoder)
 
-    def _after_image(self, event: Any, spec: TableSpec, fast: tuple[tuple, ImageDecoder] | None, data: bytes,
-                     start: int, convert: Callable[[Any], Any]) -> dict | None:
-        """The after-image at ``start`` as a JSON row when the fast path reads it (the packet
-        moved past it), else None (nothing read: the library reads it)."""
-        if fast is None:
-            return None
+    def _fast_row(self, fast: tuple[tuple, ImageDecoder], data: bytes, start: int) -> tuple[int, Row] | None:
+        """The after-image at ``start`` read by the fast path: (its end, its row); None when
+        the library must read it (a value left to it, or a row picked to be checked, in
+        which case ``_checking`` holds the decoder to compare with)."""
         layout, decoder = fast
         seen = self._fast_seen.get(layout, 0)
         self._fast_seen[layout] = seen + 1
+        if seen % FAST_RECHECK == 0:
+            self._checking = decoder
+            return None
         try:
-            end, row = decoder.decode(data, start)
+            return decoder.decode(data, start)
         except Unhandled:
             return None
-        if seen % FAST_RECHECK == 0:  # decoded both ways: the library's row is used
-            values = convert(event._read_column_data(event.columns_present_bitmap2))
-            if values != row or BODY_OFFSET + event.packet.read_bytes != end:
-                self._counters.decode_mismatches += 1
-                self._no_fast.add(spec.name)
-            return values
-        event.packet.advance(end - start)
-        self._counters.rows_fast += 1
-        return row
+
+    def _check(self, spec: TableSpec, decoder: ImageDecoder, data: bytes, start: int, end: int, library_row: Row
+               ) -> None:
+        """Compare the fast path with the library on one row; a difference turns it off."""
+        try:
+            fast_end, fast_row = decoder.decode(data, start)
+        except Unhandled:
+            return
+        if fast_end != end or fast_row != library_row:
+            self._counters.decode_mismatches += 1
+            self._no_fast.add(spec.name)
 
     def _walk_rows(self, event: Any, kind: Kind, spec: TableSpec, walker: ImageWalker,
                    wanted: Callable[[Any], bool], convert: Callable[[Any], Any]) -> None:
-        """Skip unwanted rows by their key alone; decode the others with the library."""
+        """Skip unwanted rows by their key alone; decode the others (the fast path or the library)."""
         packet = event.packet
         data = packet.packet.get_all_data()
         # Only the plain update event has two whole images in a row (MySQL's partial JSON
@@ -177,32 +182,41 @@ class RowSink:
         fast = self._decoder(spec, event) if after_only else None
         if len(data) - BODY_OFFSET - event.event_size not in (0, 4):  # 4: the CRC32 checksum
             raise WalkMismatch(spec.name, "unexpected event framing")
+        counters = self._counters
         while packet.read_bytes < event.event_size:
             start = BODY_OFFSET + packet.read_bytes
+            self._checking = None
             try:
                 end, key = walker.walk(data, start)
-                moved = False
                 before_end = end
+                if fast is not None and wanted(key):
+                    # The common case: a watched truck's update. The after-image is read
+                    # once, straight into its row; no walk of it, no library decoding.
+                    quick = self._fast_row(fast, data, before_end)
+                    if quick is not None and quick[1].get(spec.key) == key:
+                        end, row = quick
+                        packet.advance(end - start)
+                        counters.before_images_skipped += 1
+                        counters.rows_fast += 1
+                        counters.rows_decoded += 1
+                        self._buffer.add(spec.name, "update", key, row)
+                        continue
+                moved = False
                 if kind == "update":
                     end, after_key = walker.walk(data, end)
                     moved = after_key != key
                 if not moved and not wanted(key):
-                    self._counters.rows_skipped += 1
+                    counters.rows_skipped += 1
                     packet.advance(end - start)
                     continue
                 if after_only and not moved:
                     packet.advance(before_end - start)
-                    self._counters.before_images_skipped += 1
-                    after = self._after_image(event, spec, fast, data, before_end, convert)
-                    if after is not None:
-                        if BODY_OFFSET + packet.read_bytes != end or after.get(spec.key) != key:
-                            raise WalkMismatch(spec.name, f"after-image ends at {BODY_OFFSET + packet.read_bytes}, "
-                                                          f"walk said {end}")
-                        self._counters.rows_decoded += 1
-                        self._buffer.add(spec.name, "update", key, after)
-                        continue
-                    row = {"before_values": {spec.key: key},
-                           "after_values": event._read_column_data(event.columns_present_bitmap2)}
+                    counters.before_images_skipped += 1
+                    values = event._read_column_data(event.columns_present_bitmap2)
+                    if self._checking is not None:
+                        self._check(spec, self._checking, data, before_end, BODY_OFFSET + packet.read_bytes,
+                                    convert(values))
+                    row = {"before_values": {spec.key: key}, "after_values": values}
                 else:
                     row = event._fetch_one_row()
             except Exception as exc:  # a walk off the rails reads garbage: same verdict
@@ -211,6 +225,8 @@ class RowSink:
             if BODY_OFFSET + packet.read_bytes != end or (not moved and values.get(spec.key) != key):
                 raise WalkMismatch(spec.name, f"row ends at {BODY_OFFSET + packet.read_bytes}, walk said {end}")
             self._row(spec, kind, row, wanted if moved else None, convert)
+        if packet.read_bytes != event.event_size:
+            raise WalkMismatch(spec.name, f"rows end at {packet.read_bytes}, the event at {event.event_size}")
 
     def _row(self, spec: TableSpec, kind: Kind, row: dict, wanted: Callable[[Any], bool] | None,
              convert: Callable[[Any], Any]) -> None:
