@@ -10,6 +10,9 @@ Rules:
 - Every frame is logged in the ``FleetLog`` with a position, and each write ends with a
   ``position`` frame: on reconnect a dashboard resumes from it and gets only what changed.
 - A truck a subscriber also holds by name reaches it once, by name.
+- A subscriber that joins while frames of this turn wait to be written does not get
+  those frames: its starting frames (the trucks' current snapshots, or a replay up to the
+  log's position) already hold them.
 - New trucks are found by re-listing the table's keys every ``--fleet-refresh`` seconds
   (an index-only scan of the primary key) while anyone is subscribed.
 """
@@ -35,6 +38,7 @@ class FleetFanout:
         self.subscribers: set[Subscriber] = set()
         self.trucks: set[str] = set()  # the truck watches the fleet holds
         self._pending: list[tuple[str, bytes]] = []
+        self._joined: dict[Subscriber, int] = {}  # joined this turn: pending frames its start held
         self._scheduled = False
         self._on_sent = on_sent  # (frames, writes), counted once per flush
 
@@ -60,13 +64,20 @@ class FleetFanout:
     def _flush(self) -> None:
         self._scheduled = False
         pending, self._pending = self._pending, []
+        joined, self._joined = self._joined, {}
         if not pending:
             return
         tail = text_frame(self.log.position_frame())
         shared: bytes | None = None
         frames = writes = 0
         for conn in self.subscribers:
-            if conn.grant.trucks is None and not conn.subscriptions:
+            held = joined.get(conn, 0)
+            if held:
+                items = [(t, f) for t, f in pending[held:] if conn.grant.allows(t) and t not in conn.subscriptions]
+                if not items:
+                    continue
+                blob = b"".join(frame for _, frame in items) + tail
+            elif conn.grant.trucks is None and not conn.subscriptions:
                 if shared is None:
                     shared = b"".join(frame for _, frame in pending) + tail
                 items = pending
@@ -84,6 +95,8 @@ class FleetFanout:
     def initial(self, conn: Subscriber, items: Iterable[tuple[str, bytes]]) -> int:
         """Send a new subscriber its starting frames (snapshots or a replay) and its position."""
         chosen = [(t, f) for t, f in items if t not in conn.subscriptions]
+        if self._pending:
+            self._joined[conn] = len(self._pending)
         tail = text_frame(self.log.position_frame())
         conn.send_batch(b"".join(f for _, f in chosen) + tail, chosen, tail)
         return len(chosen) + 1

@@ -9,7 +9,10 @@ import datetime as dt
 import pytest
 
 from gateway.config import Settings
+from gateway.core import protocol
 from gateway.core.protocol import ResumePoint, Subscribe, Unsubscribe
+from gateway.core.wsframe import text_frame
+from gateway.live.fleet import FleetFanout
 from gateway.live.hub import Hub
 from gateway.server.auth import Grant
 from tests.support.memorystore import MemoryStore
@@ -157,3 +160,22 @@ async def test_alerts_fuel_low_and_dtc_raised_filtered_by_grant(fleet):
     assert {f["truck_id"] for f in mine if f["type"] == "event"} == {"T002"}
     seqs = [f["seq"] for f in events if f["type"] == "event"]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one seq per event
+
+
+def test_a_subscriber_joining_before_the_turns_write_gets_no_frame_twice():
+    counted: list[tuple[int, int]] = []
+    fanout = FleetFanout(100, lambda frames, writes: counted.append((frames, writes)))
+    early, late = RecordingConnection(), RecordingConnection()
+    fanout.subscribers.add(early)
+    started = text_frame(protocol.snapshot("truck:T1", "e1", 0, 1, {"speed_mph": 1.0}))
+    fanout.log.append("T1", started)  # what send() does at once; the write waits for the turn's end
+    fanout._pending.append(("T1", started))
+    # A dashboard joins in the same turn: its start is the truck's current snapshot.
+    fanout.subscribers.add(late)
+    fanout.initial(late, [("T1", started)])
+    later = text_frame(protocol.diff_frame("truck:T1", "e1", 1, 2, {"speed_mph": 2.0}, ()))
+    fanout.log.append("T1", later)
+    fanout._pending.append(("T1", later))
+    fanout._flush()
+    assert [f["type"] for f in early.frames] == ["snapshot", "diff", "position"]
+    assert [f["type"] for f in late.frames] == ["snapshot", "position", "diff", "position"]
