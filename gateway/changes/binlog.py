@@ -171,6 +171,11 @@ class BinlogReader:
         return self._position
 
     @property
+    def lag(self) -> float:
+        """During a delivery: seconds the oldest item of the burst waited for the loop."""
+        return self._handoff.lag if self._handoff is not None else 0.0
+
+    @property
     def stream_connection_id(self) -> int | None:
         """The server's connection id of the binlog stream now (``KILL``-able), if connected."""
         conn = self._stream_conn

@@ -5,13 +5,15 @@ drained schedules one ``drain`` with ``loop.call_soon_threadsafe``, and everythi
 piles up before the loop runs it is delivered in that same call. Position marks (commits
 that touched no followed row) replace a mark still waiting at the tail, so a burst of
 unrelated transactions costs the loop one position update, and the loop never sees a
-position ahead of a batch it has not yet delivered.
+position ahead of a batch it has not yet delivered. ``lag`` says, during a delivery, how
+long the oldest item of the burst waited for the loop: how far behind the loop is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,8 @@ class Handoff:
         self._items: deque[Any] = deque()
         self._lock = threading.Lock()
         self._scheduled = False
+        self._since = 0.0  # when the oldest queued item was put
+        self.lag = 0.0  # seconds the oldest item of the burst being delivered waited
         self.closed = False
         self.wakeups = 0
 
@@ -46,6 +50,8 @@ class Handoff:
             if isinstance(item, Mark) and self._items and isinstance(self._items[-1], Mark):
                 self._items[-1] = item
                 return True
+            if not self._items:
+                self._since = time.monotonic()
             self._items.append(item)
             if self._scheduled:
                 return True
@@ -61,6 +67,8 @@ class Handoff:
         with self._lock:
             items, self._items = self._items, deque()
             self._scheduled = False
+            since = self._since
+        self.lag = time.monotonic() - since if items else 0.0
         self.wakeups += 1
         for item in items:
             if self.closed:

@@ -23,6 +23,13 @@ Rules:
   is usable the reader starts at the current position and the pollers join (same epochs).
   While streaming the check runs again every ``RECHECK_S``: a ``binlog_format`` switched to
   STATEMENT at run time would otherwise make changes silently stop reaching row events.
+- Every committed change is pushed, in order, while the loop keeps up. When it falls
+  behind (the oldest change handed over waited more than ``COALESCE_AFTER_S`` for the
+  loop: more changes a second than the process can fan out), that burst coalesces per
+  truck, as polling would: each truck's latest after-image is pushed once, with its own
+  log position, at the end of the loop's turn, and the delivered position moves only
+  after them. A truck changed five times in the burst then costs one diff, not five, so
+  the backlog cannot grow without bound. While a burst waits, later changes join it.
 - Staleness needs no query: once a second one sweep asks every joined poller to apply the
   staleness rule to its current row (one timer for the process, not one per truck).
 - ``dtc_events`` and ``refuel_events`` are followed too (inserts and updates, every row:
@@ -62,6 +69,7 @@ TRUCK_TABLE = next(spec for spec in DEFAULT_TABLES if spec.name == "truck_sensor
 RETRY_FIRST_S = 1.0
 RECHECK_S = 30.0
 SWEEP_S = 1.0
+COALESCE_AFTER_S = 1.0  # a loop this far behind the log coalesces each truck's changes
 JOIN_GATHER_S = 0.002  # joins asked within this share one position query
 HEARTBEAT_S = 5.0
 WORKER_ENV = "GATEWAY_WORKER"  # gateway.cli.workers sets a child's index here
@@ -91,6 +99,7 @@ class FeedCounters:
     batches: int = 0
     rows_pushed: int = 0  # after-images handed to pollers
     rows_unwatched: int = 0  # decoded rows no poller of this process wanted any more
+    rows_coalesced: int = 0  # after-images replaced by a later one of the same truck in one burst
     event_rows: int = 0  # dtc_events / refuel_events after-images handed to the event sinks
     position_reads: int = 0  # join positions read from the server (shared by concurrent joins)
     position_failures: int = 0
@@ -141,6 +150,9 @@ class ChangeFeed:
         self._wanted: set[str] = set()
         self._pollers: dict[str, list[FedPoller]] = {}
         self._event_sinks: list[Callable[[Change], None]] = []
+        self._burst: dict[str, tuple[Change, Order]] = {}  # truck -> its latest change of this turn
+        self._burst_position: Position | None = None  # delivered once the burst is pushed
+        self._burst_scheduled = False
         self._reader: BinlogReader | None = None
         self._next_join: asyncio.Future[Order | None] | None = None
         self.delivered: Order = (0, 0)  # the reader's position as handed to the loop
@@ -253,6 +265,12 @@ class ChangeFeed:
                 self._waiters.remove(entry)
 
     def _on_position(self, position: Position) -> None:
+        if self._burst:  # not before the burst's rows are pushed: a join would settle too early
+            self._burst_position = position
+            return
+        self._deliver_position(position)
+
+    def _deliver_position(self, position: Position) -> None:
         self.delivered = log_order(position)
         if self._waiters:
             for order, waiter in list(self._waiters):
@@ -269,9 +287,16 @@ class ChangeFeed:
                 poller.wake()
 
     # -- the reader's callbacks (in the loop) ---------------------------------------------
+    def _behind(self) -> bool:
+        """True when the burst being delivered waited longer than ``COALESCE_AFTER_S``."""
+        reader = self._reader
+        return reader is not None and reader.lag > COALESCE_AFTER_S
+
     def _on_batch(self, batch: Batch) -> None:
         self.counters.batches += 1
         order = log_order(batch.position)
+        burst = self._burst
+        coalesce = bool(burst) or self._behind()
         for change in batch.changes:
             if change.table != TRUCK_TABLE.name:
                 self.counters.event_rows += 1
@@ -282,11 +307,38 @@ class ChangeFeed:
             if not pollers:
                 self.counters.rows_unwatched += 1
                 continue
+            if not coalesce:
+                self.counters.rows_pushed += 1
+                for poller in pollers if len(pollers) == 1 else list(pollers):
+                    poller.push(change, order)
+                continue
+            if change.key in burst:
+                self.counters.rows_coalesced += 1
+                del burst[change.key]  # re-inserted: the burst keeps the order of last changes
+            burst[change.key] = (change, order)
+        if burst and not self._burst_scheduled:
+            self._burst_scheduled = True
+            asyncio.get_running_loop().call_soon(self._push_burst)
+
+    def _push_burst(self) -> None:
+        """Push each truck's latest change of the burst, then move the delivered position."""
+        self._burst_scheduled = False
+        burst, self._burst = self._burst, {}
+        for key, (change, order) in burst.items():
+            pollers = self._pollers.get(key)
+            if not pollers:
+                self.counters.rows_unwatched += 1
+                continue
             self.counters.rows_pushed += 1
             for poller in pollers if len(pollers) == 1 else list(pollers):
                 poller.push(change, order)
+        position, self._burst_position = self._burst_position, None
+        if position is not None:
+            self._deliver_position(position)
 
     def _on_state(self, state: str, detail: str) -> None:
+        if self._burst or self._burst_position is not None:
+            self._push_burst()  # what came before the change of state goes out first
         if state == "streaming":
             if not self.streaming:
                 log.info("following the binary log of %s from %s: changes are pushed, not polled",

@@ -275,6 +275,45 @@ async def test_the_feed_hands_each_row_to_its_trucks_pollers_and_counts_the_rest
     assert not feed.wanted("A") and feed.wanted("B")
 
 
+async def test_behind_the_log_a_burst_pushes_each_trucks_latest_row_once_then_moves_the_position(monkeypatch):
+    feed = ChangeFeed(ConnParams(), "fleet", 7)
+    # The first commit had waited > COALESCE_AFTER_S; the later ones join its pending burst
+    # even though they did not (pushing them at once would put A's older row after its newer).
+    behind = iter([True])
+    monkeypatch.setattr(feed, "_behind", lambda: next(behind, False))
+    got: list[tuple[str, object, tuple]] = []
+
+    class Recorder:
+        def __init__(self, truck_id: str) -> None:
+            self.truck_id = truck_id
+
+        def push(self, change, order) -> None:
+            got.append((self.truck_id, change.row and change.row["rpm"], order, feed.delivered))
+
+        def wake(self) -> None:
+            pass
+
+        def check_staleness(self) -> None:
+            pass
+
+    for truck in "AB":
+        feed.register(Recorder(truck))
+    feed._deliver_position(Position("mysql-bin.000001", 100))
+    # What piled up while the loop was busy: three commits, then a position-only commit.
+    for offset, changes in ((200, [("A", 1), ("B", 1)]), (300, [("A", 2)]), (400, [("A", 3)])):
+        feed._on_batch(Batch(Position("mysql-bin.000001", offset),
+                             [Change("truck_sensors_cache", "update", t, {"rpm": n}) for t, n in changes]))
+        feed._on_position(Position("mysql-bin.000001", offset))
+    feed._on_position(Position("mysql-bin.000001", 500))
+    assert got == [] and feed.delivered == (1, 100)  # a join must not settle before the rows are out
+    assert await feed.wait_delivered((1, 500), timeout=5)  # the end of the turn pushes the burst
+    # One push per truck, its latest row with the position of its own last commit, all
+    # before the delivered position moves on.
+    assert got == [("B", 1, (1, 200), (1, 100)), ("A", 3, (1, 400), (1, 100))]
+    assert feed.delivered == (1, 500)
+    assert feed.counters.rows_pushed == 2 and feed.counters.rows_coalesced == 2
+
+
 def test_log_order_compares_file_numbers_as_numbers():
     assert log_order(Position("mysql-bin.999999", 9000)) < log_order(Position("mysql-bin.1000000", 4))
     assert log_order(Position("mysql-bin.000003", 4)) > log_order(Position("mysql-bin.000002", 10**9))
