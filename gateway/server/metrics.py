@@ -101,6 +101,8 @@ def _change_metrics(hub: Hub) -> Iterator:
         ("gateway_binlog_decode_mismatches", "Fast-path rows the library decoded differently (fast path then off)",
          reader.decode_mismatches),
         ("gateway_binlog_rows_pushed", "After-images handed to this process's pollers", counts.rows_pushed),
+        ("gateway_binlog_rows_coalesced", "After-images replaced by a later one of their truck (loop behind the log)",
+         counts.rows_coalesced),
         ("gateway_binlog_event_rows", "dtc_events / refuel_events after-images read from the binary log",
          counts.event_rows),
         ("gateway_binlog_positions_lost", "Resume positions the server no longer had (watched rows re-read)",
