@@ -61,9 +61,7 @@ async def _gateway_run(args: argparse.Namespace, db_url: str, trucks: list[str],
         return await LoadRun(kind, opts, driver=drv, server_pid=server.pid, db=parse_db_url(db_url),
                              label=label).run()
     finally:
-        code = await server.stop()
-        if code not in (0, None):
-            print(f"warning: gateway exited with {code}; its log: {server.log_path}", file=sys.stderr, flush=True)
+        await server.stop_reporting()
 
 
 async def _reference_run(args: argparse.Namespace, trucks: list[str], server_cpus: str | None) -> dict[str, Any]:

@@ -112,9 +112,7 @@ async def _run(args: argparse.Namespace, db_url: str, trucks: list[str], kind: s
         return await LoadRun(kind, opts, driver=drv, server_pid=server.pid, db=parse_db_url(db_url),
                              label=label).run()
     finally:
-        code = await server.stop()
-        if code not in (0, None):
-            print(f"warning: gateway exited with {code}; its log: {server.log_path}", file=sys.stderr, flush=True)
+        await server.stop_reporting()
 
 
 async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:

@@ -76,6 +76,13 @@ class ServerProcess:
         while await self.proc.stdout.read(65536):
             pass
 
+    async def stop_reporting(self) -> int | None:
+        """``stop``, then one warning line naming the log when the exit code was not 0."""
+        code = await self.stop()
+        if code not in (0, None):
+            print(f"warning: {self.name} exited with {code}; its log: {self.log_path}", file=sys.stderr, flush=True)
+        return code
+
     async def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after a bound; returns the exit code."""
         proc = self.proc

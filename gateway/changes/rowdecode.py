@@ -31,7 +31,7 @@ from typing import Any
 from pymysql.charset import charset_by_name
 from pymysqlreplication.constants import FIELD_TYPE
 
-from gateway.changes.rowskip import _DIG2BYTES
+from gateway.changes.rowskip import DIG2BYTES
 from gateway.core.rows import Row
 
 Reader = Callable[[bytes, int], tuple[Any, int]]  # (data, offset) -> (value, next offset)
@@ -86,8 +86,8 @@ def _decimal_reader(precision: int, scale: int) -> Reader:
     """MySQL's binary DECIMAL: groups of 9 digits in 4 big-endian bytes, a shorter group at
     the outer ends, the sign in the top bit (negative numbers have every bit inverted)."""
     integral = precision - scale
-    lengths = [n for n in (_DIG2BYTES[integral % 9], *[4] * (integral // 9), *[4] * (scale // 9),
-                           _DIG2BYTES[scale % 9]) if n]
+    lengths = [n for n in (DIG2BYTES[integral % 9], *[4] * (integral // 9), *[4] * (scale // 9),
+                           DIG2BYTES[scale % 9]) if n]
     digits = [d for d in (integral % 9, *[9] * (integral // 9), *[9] * (scale // 9), scale % 9) if d]
     size = sum(lengths)
     # Per group: (offset, length, the factor to shift the digits before it, all-ones mask).

@@ -21,7 +21,7 @@ from typing import Any
 from pymysql.charset import charset_by_name
 from pymysqlreplication.constants import FIELD_TYPE
 
-_DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
+DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
 _FIXED = {
     FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4, FIELD_TYPE.LONGLONG: 8,
     FIELD_TYPE.FLOAT: 4, FIELD_TYPE.DOUBLE: 8, FIELD_TYPE.YEAR: 1, FIELD_TYPE.DATE: 3, FIELD_TYPE.TIME: 3,
@@ -42,7 +42,7 @@ class WalkMismatch(RuntimeError):
 
 def _decimal_size(precision: int, decimals: int) -> int:
     integral = precision - decimals
-    return (integral // 9) * 4 + _DIG2BYTES[integral % 9] + (decimals // 9) * 4 + _DIG2BYTES[decimals % 9]
+    return (integral // 9) * 4 + DIG2BYTES[integral % 9] + (decimals // 9) * 4 + DIG2BYTES[decimals % 9]
 
 
 def _step(column: Any) -> int | None:

@@ -125,14 +125,11 @@ class AlertFeed:
     def pushed(self) -> bool:
         """True while event rows come from the binlog: it streams here and a table read
         covered everything before the current stream."""
-        return self._pushed()
+        feed = self._feed
+        return feed is not None and feed.streaming and self._caught_up == feed.generation
 
     def _streaming(self) -> bool:
         return self._feed is not None and self._feed.streaming
-
-    def _pushed(self) -> bool:
-        feed = self._feed
-        return feed is not None and feed.streaming and self._caught_up == feed.generation
 
     async def _catch_up(self) -> None:
         """Read the tables; the binlog's stream counts as covered only if no pushed row was
@@ -149,7 +146,7 @@ class AlertFeed:
         row = change.row
         if not self.deriving or row is None:
             return
-        if not self._primed or not self._pushed():
+        if not self._primed or not self.pushed:
             self._missed = True
             self._wake.set()  # a catch-up read, after this commit, will see the row
             return
@@ -195,7 +192,7 @@ class AlertFeed:
                     await self._prime()
                     if self._streaming():
                         await self._catch_up()  # the stream runs already: catch up with it now
-                elif not self._pushed():  # polling, or catching up with a (re)started binlog stream
+                elif not self.pushed:  # polling, or catching up with a (re)started binlog stream
                     await self._catch_up()
                 delay = self._settings.alerts_poll
             except StoreUnavailable as exc:

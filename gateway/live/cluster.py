@@ -88,7 +88,6 @@ class Cluster:
         self._alerts_epoch = ""
         self._alerts_since_ms = 0  # when this node began following the alerts channel
         self.binlog_token: int | None = None  # held: this node follows the binlog for the cluster
-        self._feed_running = False
         broker.set_handler(self)
 
     # -- the broker's relay calls these -----------------------------------------------
@@ -241,14 +240,11 @@ class Cluster:
             if token is not None:
                 log.info("following the binary log for the cluster: this process reads every watched truck")
                 self.binlog_token = token
-                if not self._feed_running:
-                    self._feed_running = True
-                    await feed.start()
+                await feed.start()
         return self.binlog_token is not None
 
     async def _stop_feed(self) -> None:
-        if self._feed_running and self._change_feed is not None:
-            self._feed_running = False
+        if self._change_feed is not None and self._change_feed.running:
             await self._change_feed.close()
 
     async def _hand_over(self) -> None:

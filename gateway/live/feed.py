@@ -359,8 +359,16 @@ class ChangeFeed:
             self._bump()
 
     # -- life -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Between ``start`` and ``close``: the feed checks or follows the binlog."""
+        return self._supervisor is not None and not self._supervisor.done()
+
     async def start(self) -> None:
-        """Start checking the binlog and following it when usable (returns at once)."""
+        """Start checking the binlog and following it when usable (returns at once; a
+        running feed is left as it is)."""
+        if self.running:
+            return
         loop = asyncio.get_running_loop()
         self._supervisor = loop.create_task(self._supervise(), name="binlog-feed")
         self._sweeper = loop.create_task(self._sweep(), name="binlog-staleness")

@@ -185,10 +185,7 @@ class Hub:
             watch = self._watch(truck_id)
             if watch is None:
                 continue
-            if watch.linger is not None:
-                watch.linger.cancel()
-                watch.linger = None
-            watch.subscribers.add(fanout)
+            self._join(watch, fanout)
             fanout.trucks.add(truck_id)
         await asyncio.gather(*(self._ensure_poller(t) for t in trucks))
 
@@ -269,10 +266,7 @@ class Hub:
             watch = self.watches.get(truck_id)
             if watch is None:  # poller ended while we awaited (shutdown): nothing to attach to
                 continue
-            if watch.linger is not None:
-                watch.linger.cancel()
-                watch.linger = None
-            watch.subscribers.add(conn)
+            self._join(watch, conn)
             conn.subscriptions.add(truck_id)
             # Every ok channel gets its snapshot (or replay), re-subscribed ones too: a client
             # re-subscribing to recover must not be left without a starting point.
@@ -383,6 +377,14 @@ class Hub:
             self._leave(conn, truck_id)
             ok.append(channel)
         self.send_control(conn, protocol.ack(cmd.id, "unsubscribe", ok, errors))
+
+    @staticmethod
+    def _join(watch: Watch, subscriber: Subscriber) -> None:
+        """Add a subscriber to a watch, which then no longer lingers."""
+        if watch.linger is not None:
+            watch.linger.cancel()
+            watch.linger = None
+        watch.subscribers.add(subscriber)
 
     def _leave(self, conn: Subscriber, truck_id: str) -> None:
         conn.subscriptions.discard(truck_id)

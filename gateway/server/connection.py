@@ -71,15 +71,7 @@ class Connection:
 
     def send(self, frame: bytes, channel: str | None = None) -> None:
         """Send a complete frame; ``channel`` marks channel data that a resync may replace."""
-        if self.pending is None:
-            transport = self._transport
-            if transport is None or transport.is_closing():
-                self.closed = True
-                return
-            if not self._protocol.writing_paused:
-                transport.write(frame)
-                return
-        if self.closed:
+        if self._written_now(frame) or self.closed:
             return
         self._enqueue(DATA if channel else CONTROL, channel, frame)
 
@@ -89,19 +81,25 @@ class Connection:
         A writable socket takes the whole blob in one write; a backpressured one queues the
         trucks' frames one by one (so a resync can replace them per truck) and the tail.
         """
-        if self.pending is None:
-            transport = self._transport
-            if transport is None or transport.is_closing():
-                self.closed = True
-                return
-            if not self._protocol.writing_paused:
-                transport.write(blob)
-                return
-        if self.closed:
+        if self._written_now(blob) or self.closed:
             return
         for truck, frame in items:
             self._enqueue(DATA, truck, frame)
         self._enqueue(CONTROL, None, tail)
+
+    def _written_now(self, data: bytes) -> bool:
+        """Write ``data`` at once when nothing is queued and the socket takes it; True when
+        that happened or the socket is gone (``closed`` then says so), False: queue it."""
+        if self.pending is not None:
+            return False
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            self.closed = True
+            return True
+        if self._protocol.writing_paused:
+            return False
+        transport.write(data)
+        return True
 
     def _enqueue(self, kind: int, channel: str | None, frame: bytes) -> None:
         if self.pending is None:

@@ -1,54 +1,9 @@
 /* Runs as a module Web Worker (test_modules.py): no document, no window. Imports the
  * dashboard's protocol client from the gateway (CLIENT_URL is prepended by the test) and
- * drives it through a fake WebSocket playing a gateway WITHOUT the fleet channel: the
+ * drives it through a fake WebSocket (fake_socket.js) playing a gateway WITHOUT the fleet channel: the
  * `fleet` subscribe refused, then welcome, ack, snapshot, diffs, a gap and its
  * resubscribe, a status, a reconnect with resume, a ping. Posts what the client did.
  */
-
-const sockets = [];
-
-/** Just enough of the WebSocket API; the test plays the server. */
-class FakeSocket {
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    this.closedWith = null;
-    sockets.push(this);
-  }
-
-  send(text) {
-    if (this.readyState !== 1) throw new Error("send on a socket that is not open");
-    this.sent.push(JSON.parse(text));
-  }
-
-  close(code) {
-    this.readyState = 3;
-    this.closedWith = code;
-  }
-
-  accept() {
-    this.readyState = 1;
-    this.onopen({});
-  }
-
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-
-  lose(code, reason) {
-    this.readyState = 3;
-    this.onclose({ code, reason });
-  }
-}
-
-async function until(what, condition) {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const LIMITS = { max_frame_bytes: 4096, max_subscriptions: 200, rate_limit_per_s: 20, rate_burst: 40 };
 const welcome = (session) => ({ type: "welcome", protocol: 1, session, heartbeat_s: 25, limits: LIMITS });

@@ -1,52 +1,10 @@
 /* Runs as a module Web Worker (test_fleet_client.py): the dashboard's protocol client
  * (CLIENT_URL is prepended by the test) against a fake WebSocket and a fake fetch that play
- * a gateway WITH the `fleet` and `alerts` channels (docs/PROTOCOL.md §17-18, as the
- * dashboard's issue fixes them). Posts what the client sent, fetched and holds.
+ * a gateway WITH the `fleet` and `alerts` channels (docs/PROTOCOL.md §17-18); the fake
+ * WebSocket is fake_socket.js's. Posts what the client sent, fetched and holds.
  */
 
-const sockets = [];
 const fetched = [];
-
-class FakeSocket {
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    sockets.push(this);
-  }
-
-  send(text) {
-    if (this.readyState !== 1) throw new Error("send on a socket that is not open");
-    this.sent.push(JSON.parse(text));
-  }
-
-  close(code) {
-    this.readyState = 3;
-    this.closedWith = code;
-  }
-
-  accept() {
-    this.readyState = 1;
-    this.onopen({});
-  }
-
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-
-  lose(code, reason) {
-    this.readyState = 3;
-    this.onclose({ code, reason });
-  }
-}
-
-async function until(what, condition) {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const T0 = 1764151234000;
 const dtc = (id, severity, extra = {}) => ({ id, dtc_code: "P0217", spn: 110, fmi: 0, severity,

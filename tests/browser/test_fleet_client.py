@@ -1,42 +1,25 @@
 """The protocol client's `fleet` and `alerts` path, in a Web Worker with no DOM.
 
-Until the gateway serves these channels (a parallel change), ``fleet_harness.js`` plays
-one with the protocol the dashboard's issue fixes: the harness drives the client through a
-fake WebSocket and a fake fetch, as ``client_harness.js`` does for the per-truck path. The
-end-to-end tests against the real gateway are in ``test_fleet.py``.
+``fleet_harness.js`` plays a gateway with those channels (docs/PROTOCOL.md §17-18) through
+a fake WebSocket and a fake fetch, as ``client_harness.js`` does for the per-truck path, so
+every exchange is exact; the end-to-end tests against the real gateway are in
+``test_fleet.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tests.browser.worker import run_in_worker
+
 HARNESS = Path(__file__).with_name("fleet_harness.js")
 HARNESS_PAGE = "/__fleet_harness__"  # answered by the test's route, never by the gateway
-
-
-async def run_in_worker(page, gw, harness: Path) -> dict:
-    """The harness's result, run as a module worker on a page of the gateway's origin."""
-
-    async def harness_page(route) -> None:
-        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>fleet harness</title>")
-
-    await page.route(gw.url + HARNESS_PAGE, harness_page)
-    await page.goto(gw.url + HARNESS_PAGE)
-    source = f"const CLIENT_URL = {gw.url + '/static/client.js'!r};\n" + harness.read_text()
-    outcome = await page.evaluate("""(source) => new Promise((resolve, reject) => {
-        const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-        const worker = new Worker(url, { type: "module" });
-        worker.onmessage = (ev) => resolve(ev.data);
-        worker.onerror = (ev) => reject(new Error("worker: " + ev.message));
-    })""", source)
-    assert outcome["ok"], outcome.get("error")
-    return outcome["result"]
 
 
 async def test_fleet_channel_carries_the_whole_fleet_and_resumes(start_gateway, open_page):
     gw = await start_gateway()
     page, console = await open_page("about:blank")
-    r = await run_in_worker(page, gw, HARNESS)
+    r = await run_in_worker(page, gw, HARNESS, HARNESS_PAGE)
 
     # One subscribe for both channels, nothing to resume on the first socket.
     assert r["first"]["channels"] == ["fleet", "alerts"] and "resume" not in r["first"]

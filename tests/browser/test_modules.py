@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import gateway
+from tests.browser.worker import run_in_worker
 
 STATIC_DIR = Path(gateway.__file__).resolve().parent / "static"
 HARNESS = Path(__file__).with_name("client_harness.js")
@@ -76,23 +77,7 @@ async def test_every_module_loads_with_its_type_and_no_error(start_gateway, open
 async def test_client_runs_in_a_worker_without_a_dom(start_gateway, open_page):
     gw = await start_gateway()
     page, console = await open_page("about:blank")
-
-    async def harness_page(route) -> None:
-        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>client harness</title>")
-
-    # A page of the gateway's origin (so the worker may import its modules) without the
-    # dashboard's CSP (which allows no blob: worker).
-    await page.route(gw.url + HARNESS_PAGE, harness_page)
-    await page.goto(gw.url + HARNESS_PAGE)
-    source = f"const CLIENT_URL = {gw.url + '/static/client.js'!r};\n" + HARNESS.read_text()
-    outcome = await page.evaluate("""(source) => new Promise((resolve, reject) => {
-        const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-        const worker = new Worker(url, { type: "module" });
-        worker.onmessage = (ev) => resolve(ev.data);
-        worker.onerror = (ev) => reject(new Error("worker: " + ev.message));
-    })""", source)
-    assert outcome["ok"], outcome.get("error")
-    r = outcome["result"]
+    r = await run_in_worker(page, gw, HARNESS, HARNESS_PAGE)
     assert r["globals"] == {"document": "undefined", "window": "undefined"}
     assert r["socketUrls"] == ["ws://127.0.0.1:9/v1/ws"] * 2
 

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from gateway.changes.rowdecode import Unhandled, _datetime2_reader, _decimal_reader
-from gateway.changes.rowskip import _DIG2BYTES
+from gateway.changes.rowskip import DIG2BYTES
 
 PRECISIONS = [(6, 2), (5, 2), (9, 6), (10, 1), (30, 10), (10, 0), (18, 9), (4, 1), (9, 0), (20, 0), (27, 18),
               (1, 1), (65, 30)]
@@ -25,13 +25,13 @@ def encode_decimal(text: str, precision: int, scale: int) -> bytes:
     out = b""
     lead = integral % 9
     if lead:
-        out += int(whole[:lead]).to_bytes(_DIG2BYTES[lead], "big")
+        out += int(whole[:lead]).to_bytes(DIG2BYTES[lead], "big")
     for i in range(integral // 9):
         out += int(whole[lead + 9 * i:lead + 9 * i + 9]).to_bytes(4, "big")
     for i in range(scale // 9):
         out += int(fraction[9 * i:9 * i + 9]).to_bytes(4, "big")
     if scale % 9:
-        out += int(fraction[scale - scale % 9:]).to_bytes(_DIG2BYTES[scale % 9], "big")
+        out += int(fraction[scale - scale % 9:]).to_bytes(DIG2BYTES[scale % 9], "big")
     raw = bytearray(out)
     raw[0] ^= 0x80
     return bytes(b ^ 0xFF for b in raw) if negative else bytes(raw)
