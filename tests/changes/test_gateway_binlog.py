@@ -292,6 +292,7 @@ async def test_a_node_that_loses_the_binlog_lease_stops_its_feed_and_hands_its_t
     # trucks to the new one, which reads them from its own binlog connection.
     lost = leader.hub.cluster
     await lost.broker.release({"_binlog": lost.binlog_token})
+    await other.hub.cluster._tick()  # the other node's tick comes first and takes the free lease
     await until(lambda: other.hub.cluster.binlog_leader and other.feed.streaming)
     await until(lambda: not lost.binlog_leader and not lost.readers and not leader.feed.running)
     await until(lambda: "C-2" in other.hub.cluster.readers)
